@@ -1,0 +1,1 @@
+"""slowleak streams."""

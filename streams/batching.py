@@ -1,0 +1,148 @@
+"""Chunked delivery: one faust event per fetched chunk of records of a partition.
+
+faust delivers every Kafka record as its own event, through several asyncio tasks and futures
+per message; measured here that path tops out near 8,000 events/s whatever the settings, a
+tenth of what the aiokafka client underneath reads. slowleak's agents do not need per-record
+stream operators: they validate, compute and write rows in batches. So for the topics named in
+``app.batched_topics`` this consumer hands the conductor one :class:`ChunkMessage` per partition
+per fetch, whose ``value`` is the tuple of aiokafka ``ConsumerRecord`` s. Everything else (tables,
+changelogs, other topics) keeps faust's per-record path unchanged.
+
+Commit bookkeeping. faust commits, per partition, up to the highest *contiguous* acked offset.
+A chunk is one message carrying the offset of its last record, so when it is acked the offsets of
+the rest of the chunk are registered as a gap (faust's own mechanism for offsets that never
+arrive, e.g. in compacted topics). They are registered only at ack time, so a commit taken while
+a chunk is still being processed stops at the end of the previous chunk.
+
+This touches faust-streaming 0.15.3 internals (``Consumer.getmany``, ``ack``, ``_gap``), which is
+why that version is pinned exactly; tests/streams/test_batching.py pins the behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, ClassVar
+
+from faust import Schema
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP, AppT, Message
+from faust.types.tuples import ConsumerMessage, ack_lock
+
+__all__ = ["ChunkConsumer", "ChunkMessage", "ChunkSchema", "ChunkTransport"]
+
+
+class ChunkMessage(ConsumerMessage):
+    """A chunk of consecutive records of one partition, delivered as one message.
+
+    ``offset`` is the last record's offset, ``first_offset`` the first's; ``value`` is the tuple of
+    records (each with ``offset``, ``key``, ``value``, ``timestamp``, ``headers``).
+    """
+
+    __slots__ = ("first_offset",)
+
+    def __init__(self, tp: TP, records: Sequence[Any], generation_id: int | None) -> None:
+        last = records[-1]
+        super().__init__(
+            tp.topic,
+            tp.partition,
+            last.offset,
+            last.timestamp / 1000.0 if last.timestamp is not None else 0.0,
+            last.timestamp_type,
+            None,
+            None,
+            tuple(records),  # type: ignore[arg-type]
+            None,
+            0,
+            sum(r.serialized_value_size for r in records),
+            tp,
+            generation_id=generation_id,
+        )
+        self.first_offset: int = records[0].offset
+
+
+class ChunkSchema(Schema):  # type: ignore[misc]
+    """Topic schema that passes a chunk's records through undecoded: the pure core decodes."""
+
+    def compile(self, app: AppT, **_: Any) -> Any:
+        create_event = app.create_event
+
+        async def decode(message: Message, *, propagate: bool = False) -> Any:
+            return create_event(None, message.value, None, message)
+
+        return decode
+
+
+class _ChunkConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]
+    """faust's consumer thread with a configurable fetch wait (faust hard-codes 1,500 ms)."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait_ms = getattr(self.app, "fetch_max_wait_ms", None)
+        if wait_ms is not None:
+            consumer._fetch_max_wait_ms = int(wait_ms)
+        return consumer
+
+
+class ChunkConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
+    """aiokafka consumer that delivers ``app.batched_topics`` as :class:`ChunkMessage` s."""
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _ChunkConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        records, active_partitions = await self._wait_next_records(timeout)
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            await self.perform_seek()
+            return
+        batched: frozenset[str] = getattr(self.app, "batched_topics", frozenset())
+        generation_id = self.app.consumer_generation_id
+        to_message = self._to_message
+        for tp, tp_records in records.items():
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                break
+            if not tp_records or not (
+                active_partitions is None
+                or tp in active_partitions
+                or tp in self._buffered_partitions
+            ):
+                continue
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            if tp.topic in batched:
+                yield tp, ChunkMessage(tp, tp_records, generation_id)
+            else:
+                for record in tp_records:
+                    yield tp, to_message(tp, record)
+
+    def ack(self, message: Message) -> bool:
+        if isinstance(message, ChunkMessage):
+            with ack_lock:
+                if not message.acked:
+                    self._register_chunk(message)
+        return bool(super().ack(message))
+
+    def _register_chunk(self, message: ChunkMessage) -> None:
+        """Mark the chunk's offsets before its last as done (committable once contiguous)."""
+        tp = message.tp
+        start = message.first_offset
+        committed = self._committed_offset[tp]
+        if committed is not None:
+            start = max(start, committed)
+        if start < message.offset:
+            gap = self._gap[tp]
+            gap.addi(start, message.offset)
+            gap.merge_overlaps()
+
+
+class ChunkTransport(faust_aiokafka.Transport):  # type: ignore[misc]
+    """The aiokafka transport with :class:`ChunkConsumer`."""
+
+    Consumer: ClassVar[type] = ChunkConsumer
+
+
+def batched_topic_names(topics: Iterable[Any]) -> frozenset[str]:
+    """Names of faust topics, for ``app.batched_topics``."""
+    return frozenset(name for t in topics for name in t.get_topic_names())
+

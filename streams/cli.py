@@ -1,0 +1,172 @@
+"""The ``slowleak`` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from slowleak.models import Settings
+
+CONFIG_HELP = "TOML file with settings (SLOWLEAK_* environment variables take precedence)."
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return Settings.load(config, **{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()]
+        raise click.UsageError("invalid settings:\n" + "\n".join(lines)) from None
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+config_option = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SLOWLEAK_CONFIG",
+    help=CONFIG_HELP,
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="slowleak")
+def main() -> None:
+    """slowleak: watch production LLM calls for slow leaks (drift, cost, guardrails, outages).
+
+    Services publish one event per model call to Kafka; the worker validates them, runs the
+    detectors and writes rows to ClickHouse. Settings come from SLOWLEAK_* environment variables
+    or a TOML file (--config).
+    """
+
+
+@main.command()
+@config_option
+@click.option("--apply-schema", is_flag=True, help="Apply ClickHouse migrations before starting.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Overrides the log_level setting.",
+)
+def worker(config: Path | None, apply_schema: bool, log_level: str | None) -> None:
+    """Run the stream worker: Kafka topics in, ClickHouse rows and alerts out.
+
+    Checks ClickHouse (tables present) and Kafka (topics, co-partitioning) first and stops with
+    a message saying what to fix when something is wrong. Stop it with Ctrl-C or SIGTERM: it
+    writes what it buffered and commits before it exits. Counters: GET /slowleak/stats/ on the
+    web port (setting web_port).
+    """
+    from slowleak.streams.worker import StartupError, run_worker
+
+    settings = _settings(config, log_level=log_level)
+    try:
+        run_worker(settings, apply_schema=apply_schema)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def schema() -> None:
+    """ClickHouse schema: tables and views from the numbered migrations in schemas/clickhouse."""
+
+
+@schema.command("apply")
+@config_option
+def schema_apply(config: Path | None) -> None:
+    """Create the database and apply the migrations not yet applied (idempotent)."""
+    from slowleak.streams.clickhouse import MigrationError, apply_migrations, connect
+
+    settings = _settings(config)
+    try:
+        client = connect(settings)
+    except Exception as exc:
+        raise click.ClickException(f"cannot reach ClickHouse at {settings.clickhouse_url}: {exc}")
+    try:
+        applied = apply_migrations(client, database=settings.clickhouse_database)
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
+    db = settings.clickhouse_database
+    if applied:
+        click.echo(f"applied {len(applied)} migration(s) to {db}: {', '.join(applied)}")
+    else:
+        click.echo(f"{db} is up to date")
+
+
+@main.command()
+@config_option
+@click.argument("query", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+def sql(config: Path | None, query: str | None, fmt: str) -> None:
+    """Run a SQL QUERY against slowleak's ClickHouse database (or read it from stdin).
+
+    \b
+    Examples:
+      slowleak sql "SELECT app, count() FROM events GROUP BY app"
+      echo "SELECT * FROM dead_letters LIMIT 5" | slowleak sql --format json
+    """
+    from slowleak.streams.sqlcli import run_sql
+
+    settings = _settings(config)
+    text = query if query is not None else sys.stdin.read()
+    if not text.strip():
+        raise click.UsageError("no query: pass it as an argument or on stdin")
+    try:
+        click.echo(run_sql(settings, text, fmt=fmt), nl=False)
+    except Exception as exc:
+        raise click.ClickException(str(exc).strip().splitlines()[0]) from None
+
+
+@main.command()
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+def replay(config: Path | None, file: str) -> None:
+    """Run the worker's logic over a JSONL FILE of events, offline (no Kafka, no ClickHouse).
+
+    Lines are interaction and feedback events (told apart by "type"), in order. Each alert is
+    printed to stdout as one JSON line; a summary (and each rejected line) goes to stderr.
+    Use - for stdin.
+    """
+    from slowleak.streams.replay import replay_file
+
+    settings = _settings(config)
+    with click.open_file(file, "rb") as handle:
+        summary = replay_file(handle, settings=settings, out=sys.stdout, err=sys.stderr)
+    click.echo(summary.describe(), err=True)
+
+
+@main.command()
+@click.option("--events", "n_events", default=5_000, show_default=True, help="Calls to simulate.")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".slowleak/demo"),
+    show_default=True,
+    help="Where the embedded ClickHouse keeps its data (wiped at start).",
+)
+def demo(n_events: int, workdir: Path) -> None:
+    """Start the embedded stack, send synthetic traffic, run the worker, query the results.
+
+    Starts a Kafka-protocol broker (Tansu) on 127.0.0.1, runs `slowleak worker` against it with
+    embedded ClickHouse, publishes calls from a few apps plus some malformed messages, waits
+    until every message is accounted for (a row, or a dead letter with its reason), then shows
+    SQL queries and their results.
+    """
+    from slowleak.streams.demo import run_demo
+
+    sys.exit(run_demo(n_events=n_events, workdir=workdir))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

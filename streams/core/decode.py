@@ -1,0 +1,109 @@
+"""Bytes to validated events, or a :class:`Rejected` that says, naming the field, what is wrong."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from slowleak.models import DeadLetter, FeedbackEvent, InteractionEvent
+
+__all__ = [
+    "Rejected",
+    "SourceRecord",
+    "dead_letter",
+    "decode_feedback",
+    "decode_interaction",
+]
+
+#: How many validation errors a reason spells out; the full list is in ``DeadLetter.errors``.
+_REASON_ERRORS = 5
+
+
+class SourceRecord(Protocol):
+    """Where a message came from; aiokafka's ``ConsumerRecord`` has this shape."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class Rejected(Exception):
+    """A message that does not meet the contract. ``reason`` is for a person on call."""
+
+    def __init__(self, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.errors = errors or []
+
+
+def _check_size(raw: bytes | None, max_bytes: int) -> bytes:
+    if raw is None:
+        raise Rejected("message has no value (null); expected a JSON object")
+    if len(raw) > max_bytes:
+        raise Rejected(
+            f"message is {len(raw):,} bytes, over the limit of {max_bytes:,} "
+            "(setting max_message_bytes); drop or truncate input_text/output_text"
+        )
+    return raw
+
+
+def _rejected(exc: ValidationError) -> Rejected:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    parts = []
+    for error in errors[:_REASON_ERRORS]:
+        loc = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "json_invalid":
+            parts.append(f"not valid JSON: {error['msg'].removeprefix('Invalid JSON: ')}")
+        elif not loc:
+            parts.append(f"message: {error['msg']}")
+        else:
+            parts.append(f"{loc}: {error['msg']}")
+    if len(errors) > _REASON_ERRORS:
+        parts.append(f"and {len(errors) - _REASON_ERRORS} more")
+    return Rejected("; ".join(parts), [dict(e) for e in errors])
+
+
+def decode_interaction(raw: bytes | None, *, max_bytes: int) -> InteractionEvent:
+    """Validate one ``slowleak.events`` message; raise :class:`Rejected` when it is not valid."""
+    try:
+        return InteractionEvent.model_validate_json(_check_size(raw, max_bytes))
+    except ValidationError as exc:
+        raise _rejected(exc) from None
+
+
+def decode_feedback(raw: bytes | None, *, max_bytes: int) -> FeedbackEvent:
+    """Validate one ``slowleak.feedback`` message; raise :class:`Rejected` when it is not valid."""
+    try:
+        return FeedbackEvent.model_validate_json(_check_size(raw, max_bytes))
+    except ValidationError as exc:
+        raise _rejected(exc) from None
+
+
+def dead_letter(
+    record: SourceRecord, rejected: Rejected, *, received_at: datetime, max_raw_bytes: int
+) -> DeadLetter:
+    """The dead letter for ``record``: reason, origin, and up to ``max_raw_bytes`` of the raw value."""
+    raw = record.value or b""
+    key = record.key.decode("utf-8", "replace") if record.key is not None else None
+    return DeadLetter(
+        reason=rejected.reason,
+        errors=rejected.errors,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=key,
+        raw_b64=base64.b64encode(raw[:max_raw_bytes]).decode("ascii"),
+        raw_bytes=len(raw),
+        raw_truncated=len(raw) > max_raw_bytes,
+        received_at=received_at,
+    )

@@ -1,0 +1,136 @@
+"""The per-message logic every path shares: decode, validate, run detectors, build rows.
+
+A :class:`Processor` is fed records (from a Kafka chunk in the worker, from a file in replay) and
+appends what they produce to an :class:`Output`: rows for ClickHouse, dead letters, alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from slowleak.models import Alert, DeadLetter, FeedbackEvent, InteractionEvent
+from slowleak.streams.core.decode import (
+    Rejected,
+    SourceRecord,
+    dead_letter,
+    decode_feedback,
+    decode_interaction,
+)
+from slowleak.streams.core.rows import Row, event_row, feedback_row
+
+__all__ = ["Detector", "Output", "Processor", "ProcessorStats"]
+
+
+class Detector(Protocol):
+    """Something that watches the stream and decides alerts. Detectors keep per-key state."""
+
+    def on_interaction(self, event: InteractionEvent) -> Iterable[Alert]: ...
+
+    def on_feedback(self, feedback: FeedbackEvent) -> Iterable[Alert]: ...
+
+
+@dataclass(slots=True)
+class Output:
+    """What a batch of records produced."""
+
+    events: list[Row] = field(default_factory=list)
+    feedback: list[Row] = field(default_factory=list)
+    dead_letters: list[tuple[DeadLetter, bytes | None]] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.feedback.clear()
+        self.dead_letters.clear()
+        self.alerts.clear()
+
+
+@dataclass(slots=True)
+class ProcessorStats:
+    """Counters since start: every record is exactly one of accepted or rejected."""
+
+    interactions: int = 0
+    feedback: int = 0
+    rejected: int = 0
+    alerts: int = 0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Processor:
+    """Decode and validate records, feed detectors, and build rows.
+
+    Parameters
+    ----------
+    max_message_bytes
+        Larger messages are rejected with a reason that names the size.
+    dlq_max_raw_bytes
+        Raw bytes kept in a dead letter.
+    detectors
+        Called in order for every valid event; their alerts are collected.
+    clock
+        Time source for ``received_at`` of dead letters.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int = 1_048_576,
+        dlq_max_raw_bytes: int = 262_144,
+        detectors: Sequence[Detector] = (),
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        if max_message_bytes < 1:
+            raise ValueError("max_message_bytes must be at least 1")
+        if dlq_max_raw_bytes < 0:
+            raise ValueError("dlq_max_raw_bytes must be 0 or more")
+        self.max_message_bytes = max_message_bytes
+        self.dlq_max_raw_bytes = dlq_max_raw_bytes
+        self.detectors = tuple(detectors)
+        self.clock = clock
+        self.stats = ProcessorStats()
+
+    def interactions(self, records: Iterable[SourceRecord], out: Output) -> None:
+        """Process records of the events topic."""
+        max_bytes = self.max_message_bytes
+        rows = out.events
+        detectors = self.detectors
+        alerts_before = len(out.alerts)
+        for record in records:
+            try:
+                event = decode_interaction(record.value, max_bytes=max_bytes)
+            except Rejected as rejected:
+                self._reject(record, rejected, out)
+                continue
+            rows.append(event_row(event, partition=record.partition, offset=record.offset))
+            for detector in detectors:
+                out.alerts.extend(detector.on_interaction(event))
+            self.stats.interactions += 1
+        self.stats.alerts += len(out.alerts) - alerts_before
+
+    def feedback(self, records: Iterable[SourceRecord], out: Output) -> None:
+        """Process records of the feedback topic."""
+        alerts_before = len(out.alerts)
+        for record in records:
+            try:
+                fb = decode_feedback(record.value, max_bytes=self.max_message_bytes)
+            except Rejected as rejected:
+                self._reject(record, rejected, out)
+                continue
+            out.feedback.append(feedback_row(fb, partition=record.partition, offset=record.offset))
+            for detector in self.detectors:
+                out.alerts.extend(detector.on_feedback(fb))
+            self.stats.feedback += 1
+        self.stats.alerts += len(out.alerts) - alerts_before
+
+    def _reject(self, record: SourceRecord, rejected: Rejected, out: Output) -> None:
+        letter = dead_letter(
+            record, rejected, received_at=self.clock(), max_raw_bytes=self.dlq_max_raw_bytes
+        )
+        out.dead_letters.append((letter, record.value))
+        self.stats.rejected += 1

@@ -1,0 +1,174 @@
+"""Glue between the stream and the pure core: chunks in, rows to ClickHouse, acks after writes.
+
+Offsets are acknowledged only after everything a chunk produced is durable: its rows inserted
+into ClickHouse and its dead letters and alerts delivered to Kafka. At most one write is in
+flight; while it is, the stream goes on filling the next batch, and when the next batch is due
+before the write has finished, the agent waits (backpressure: faust's bounded buffers then stop
+fetching). Nothing here imports faust: events are anything with ``ack()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, Protocol
+
+from slowleak.models import Alert, DeadLetter
+from slowleak.streams.core import Output, Processor, SourceRecord
+from slowleak.streams.core.rows import (
+    ALERT_COLUMNS,
+    DEAD_LETTER_COLUMNS,
+    EVENT_COLUMNS,
+    FEEDBACK_COLUMNS,
+    alert_row,
+    dead_letter_row,
+)
+from slowleak.streams.sink import ClickHouseSink, PendingBatch, SinkUnavailable
+
+__all__ = ["Ackable", "IngestRuntime"]
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["events", "feedback"]
+#: Sends one message and returns an awaitable that completes when the broker has it.
+Send = Callable[[bytes | None, bytes], Awaitable[Awaitable[Any]]]
+
+
+class Ackable(Protocol):
+    def ack(self) -> bool: ...
+
+
+class IngestRuntime:
+    """Per-worker ingest state: the processor, the sink, and what waits for a write."""
+
+    def __init__(
+        self,
+        *,
+        processor: Processor,
+        sink: ClickHouseSink,
+        send_dead_letter: Send,
+        send_alert: Send,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        self.processor = processor
+        self.sink = sink
+        self.send_dead_letter = send_dead_letter
+        self.send_alert = send_alert
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self._out = Output()
+        self._acks: list[Ackable] = []
+        self._deliveries: list[Awaitable[Any]] = []
+        self._inflight: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="slowleak-sink")
+        self.failed_writes = 0
+        self.rows_written: dict[str, int] = {}
+
+    async def on_chunk(self, kind: Kind, records: Sequence[SourceRecord], event: Ackable) -> None:
+        """Process one chunk of records; ``event`` is acked once its output is durable."""
+        out = self._out
+        out.clear()
+        if kind == "events":
+            self.processor.interactions(records, out)
+        else:
+            self.processor.feedback(records, out)
+        await self._publish(out.dead_letters, out.alerts)
+        sink = self.sink
+        if out.events:
+            sink.add("events", EVENT_COLUMNS, out.events)
+        if out.feedback:
+            sink.add("feedback", FEEDBACK_COLUMNS, out.feedback)
+        self._acks.append(event)
+        if sink.due:
+            await self.flush()
+
+    async def _publish(
+        self, dead_letters: Iterable[tuple[DeadLetter, bytes | None]], alerts: Iterable[Alert]
+    ) -> None:
+        dl_rows = []
+        for letter, raw in dead_letters:
+            key = letter.key.encode() if letter.key is not None else None
+            self._deliveries.append(
+                await self.send_dead_letter(key, letter.model_dump_json().encode())
+            )
+            dl_rows.append(dead_letter_row(letter, raw))
+        self.sink.add("dead_letters", DEAD_LETTER_COLUMNS, dl_rows)
+        alert_rows = []
+        for alert in alerts:
+            self._deliveries.append(
+                await self.send_alert(alert.app.encode(), alert.model_dump_json().encode())
+            )
+            alert_rows.append(alert_row(alert))
+        self.sink.add("alerts", ALERT_COLUMNS, alert_rows)
+
+    async def flush(self) -> None:
+        """Start writing what is buffered (waiting first for the write in flight, if any)."""
+        async with self._lock:
+            if self._inflight is not None:
+                await self._inflight
+                self._inflight = None
+            if not self._acks and self.sink.buffered == 0:
+                return
+            batch = self.sink.take()
+            acks, self._acks = self._acks, []
+            deliveries, self._deliveries = self._deliveries, []
+            self._inflight = asyncio.create_task(self._write(batch, acks, deliveries))
+
+    async def flush_if_due(self) -> None:
+        """For a timer: flush when the age bound is reached and no write is in flight."""
+        if self.sink.due and (self._inflight is None or self._inflight.done()):
+            await self.flush()
+
+    async def drain(self) -> None:
+        """Write everything and wait for it (at shutdown and before partitions are revoked)."""
+        await self.flush()
+        async with self._lock:
+            if self._inflight is not None:
+                await self._inflight
+                self._inflight = None
+
+    async def _write(
+        self, batch: PendingBatch, acks: list[Ackable], deliveries: list[Awaitable[Any]]
+    ) -> None:
+        if deliveries:
+            await asyncio.gather(*deliveries)
+        loop = asyncio.get_running_loop()
+        delay = self.retry_initial_s
+        while not batch.done:
+            try:
+                result = await loop.run_in_executor(self._executor, self.sink.write, batch)
+            except SinkUnavailable as exc:
+                self.failed_writes += 1
+                log.warning(
+                    "sink write failed rows=%d retry_in_s=%.1f error=%s", batch.rows, delay, exc
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+            else:
+                for table, n in result.rows.items():
+                    self.rows_written[table] = self.rows_written.get(table, 0) + n
+        for event in acks:
+            event.ack()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the worker's ``/slowleak/stats/`` page."""
+        p = self.processor.stats
+        return {
+            "interactions": p.interactions,
+            "feedback": p.feedback,
+            "rejected": p.rejected,
+            "alerts": p.alerts,
+            "rows_written": dict(self.rows_written),
+            "rows_buffered": self.sink.buffered,
+            "chunks_unacked": len(self._acks),
+            "write_in_flight": self._inflight is not None and not self._inflight.done(),
+            "failed_writes": self.failed_writes,
+        }
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.sink.close()

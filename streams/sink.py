@@ -1,0 +1,159 @@
+"""The ClickHouse sink: rows buffered per table, written in batches by size or age.
+
+Rows are detached with :meth:`~ClickHouseSink.take` (on the event loop) and inserted with
+:meth:`~ClickHouseSink.write` (in a thread, so the stream goes on meanwhile). A failed insert
+keeps the rows in the batch and raises :class:`SinkUnavailable`; the caller retries with
+backoff and, meanwhile, does not acknowledge the input of that batch, so offsets are not committed past rows that
+are not durably in ClickHouse and the stream's bounded buffers hold the rest (backpressure, not
+loss). The client is created in :meth:`setup` (at the first write, in the writer thread), not in
+``__init__``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from slowleak.streams.core.rows import Row
+
+__all__ = ["ClickHouseSink", "FlushResult", "PendingBatch", "SinkUnavailable"]
+
+log = logging.getLogger(__name__)
+
+
+class SinkUnavailable(Exception):
+    """ClickHouse did not take a batch; the rows are kept and the flush can be retried."""
+
+
+@dataclass(slots=True)
+class _TableBuffer:
+    columns: Sequence[str]
+    rows: list[Row] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PendingBatch:
+    """Rows detached from the buffers, per table, until they are written."""
+
+    tables: dict[str, tuple[Sequence[str], list[Row]]]
+    rows: int
+
+    @property
+    def done(self) -> bool:
+        return not self.tables
+
+
+@dataclass(frozen=True, slots=True)
+class FlushResult:
+    rows: dict[str, int]
+    seconds: float
+
+
+class ClickHouseSink:
+    """Buffers rows per table and inserts them with one ``INSERT`` per table per flush.
+
+    Parameters
+    ----------
+    client_factory
+        Creates the clickhouse-connect client (called once, in :meth:`setup`).
+    batch_rows
+        :attr:`due` turns true when this many rows are buffered.
+    flush_interval_ms
+        ...or when the oldest buffered row waited this long.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_factory: Callable[[], Any],
+        batch_rows: int,
+        flush_interval_ms: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be at least 1")
+        if flush_interval_ms < 1:
+            raise ValueError("flush_interval_ms must be at least 1")
+        self.client_factory = client_factory
+        self.batch_rows = batch_rows
+        self.flush_interval_ms = flush_interval_ms
+        self.clock = clock
+        self._client: Any = None
+        self._tables: dict[str, _TableBuffer] = {}
+        self._buffered = 0
+        self._oldest: float | None = None
+
+    def setup(self) -> None:
+        if self._client is None:
+            self._client = self.client_factory()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def add(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        buffer = self._tables.get(table)
+        if buffer is None:
+            buffer = self._tables[table] = _TableBuffer(columns)
+        elif buffer.columns != columns:
+            raise ValueError(f"rows for {table} come with different columns")
+        buffer.rows.extend(rows)
+        self._buffered += len(rows)
+        if self._oldest is None:
+            self._oldest = self.clock()
+
+    @property
+    def buffered(self) -> int:
+        """Rows waiting to be written."""
+        return self._buffered
+
+    @property
+    def due(self) -> bool:
+        """True when a flush should happen now (size or age bound reached)."""
+        if self._oldest is None:
+            return False
+        if self._buffered >= self.batch_rows:
+            return True
+        return (self.clock() - self._oldest) * 1000.0 >= self.flush_interval_ms
+
+    def take(self) -> PendingBatch:
+        """Detach everything buffered as one batch to write; the buffers start empty again."""
+        batch = PendingBatch(
+            {t: (b.columns, b.rows) for t, b in self._tables.items() if b.rows}, self._buffered
+        )
+        self._tables = {}
+        self._buffered = 0
+        self._oldest = None
+        return batch
+
+    def write(self, batch: PendingBatch) -> FlushResult:
+        """Insert a batch. Blocking: the worker runs it in a thread while the stream goes on.
+
+        Each table is dropped from the batch once inserted, so a retry after a partial failure
+        writes only what is left.
+        """
+        self.setup()
+        started = self.clock()
+        written: dict[str, int] = {}
+        for table in list(batch.tables):
+            columns, rows = batch.tables[table]
+            try:
+                self._client.insert(table, rows, column_names=list(columns))
+            except Exception as exc:
+                raise SinkUnavailable(f"insert of {len(rows)} rows into {table} failed: {exc}") from exc
+            written[table] = len(rows)
+            del batch.tables[table]
+        seconds = self.clock() - started
+        if written:
+            log.info(
+                "sink flushed %s seconds=%.3f",
+                " ".join(f"{t}={n}" for t, n in written.items()),
+                seconds,
+            )
+        return FlushResult(written, seconds)

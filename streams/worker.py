@@ -1,0 +1,115 @@
+"""``slowleak worker``: check the configuration against the real systems, then run faust.
+
+Misconfiguration fails here, before faust starts, with a message that says what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slowleak.models import Settings
+from slowleak.streams.clickhouse import apply_migrations, connect
+
+__all__ = ["REQUIRED_TABLES", "StartupError", "check_clickhouse", "ensure_topics", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+REQUIRED_TABLES = ("events", "feedback", "alerts", "dead_letters")
+
+
+class StartupError(RuntimeError):
+    """The worker cannot start; the message says what to fix."""
+
+
+def check_clickhouse(settings: Settings, *, apply_schema: bool = False) -> None:
+    """ClickHouse is reachable and has slowleak's tables (creating them if ``apply_schema``)."""
+    try:
+        client = connect(settings)
+    except Exception as exc:
+        raise StartupError(
+            f"cannot reach ClickHouse at {settings.clickhouse_url}: {exc}; check "
+            "SLOWLEAK_CLICKHOUSE_URL / clickhouse_user / clickhouse_password"
+        ) from exc
+    try:
+        if apply_schema:
+            apply_migrations(client, database=settings.clickhouse_database)
+        db = settings.clickhouse_database
+        missing = [
+            t for t in REQUIRED_TABLES if not client.command(f"EXISTS TABLE `{db}`.`{t}`")
+        ]
+    finally:
+        client.close()
+    if missing:
+        raise StartupError(
+            f"ClickHouse database {db!r} lacks tables {', '.join(missing)}: "
+            "run `slowleak schema apply` (or start the worker with --apply-schema)"
+        )
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the topics that do not exist; events and feedback must have equal partitions."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaError, NoBrokersAvailable
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+            client_id=f"{settings.app_id}-admin",
+            request_timeout_ms=10_000,
+        )
+    except NoBrokersAvailable as exc:
+        raise StartupError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: check "
+            "SLOWLEAK_KAFKA_BOOTSTRAP_SERVERS"
+        ) from exc
+    try:
+        names = [
+            settings.events_topic,
+            settings.feedback_topic,
+            settings.alerts_topic,
+            settings.dlq_topic,
+        ]
+        existing = set(admin.list_topics())
+        new = [
+            NewTopic(n, settings.topic_partitions, settings.topic_replication_factor)
+            for n in names
+            if n not in existing
+        ]
+        if new:
+            try:
+                admin.create_topics(new)
+            except KafkaError as exc:
+                if "TopicAlreadyExists" not in type(exc).__name__:
+                    raise StartupError(f"cannot create topics: {exc}") from exc
+            log.info("topics created names=%s", ",".join(t.name for t in new))
+        partitions = _partition_counts(admin, [settings.events_topic, settings.feedback_topic])
+    finally:
+        admin.close()
+    if len(set(partitions.values())) > 1:
+        raise StartupError(
+            f"topics are not co-partitioned: {partitions}; events and feedback of one app must "
+            "meet on one worker, so give both topics the same number of partitions"
+        )
+
+
+def _partition_counts(admin: Any, topics: list[str]) -> dict[str, int]:
+    counts = {}
+    for meta in admin.describe_topics(topics):
+        counts[meta["topic"]] = len(meta["partitions"])
+    return counts
+
+
+def run_worker(
+    settings: Settings, *, apply_schema: bool = False, loglevel: str | None = None
+) -> None:
+    """Check ClickHouse and Kafka, then run the faust worker until it is stopped (blocks)."""
+    from faust.worker import Worker
+
+    from slowleak.streams.app import create_app
+
+    check_clickhouse(settings, apply_schema=apply_schema)
+    ensure_topics(settings)
+    app = create_app(settings)
+    worker = Worker(app, loglevel=loglevel or settings.log_level, quiet=True)
+    worker.execute_from_commandline()
