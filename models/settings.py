@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     consumer_max_poll_records: int = Field(default=5_000, ge=1)
     consumer_fetch_max_wait_ms: int = Field(default=100, ge=1, le=10_000)
+    consumer_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        le=300_000,
+        description="A worker silent this long leaves the group; its partitions move.",
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -59,8 +59,11 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         "web_port": settings.web_port,
         "web_host": settings.web_host,
         "producer_acks": -1,
+        "broker_session_timeout": settings.consumer_session_timeout_ms / 1000.0,
+        "broker_heartbeat_interval": settings.consumer_session_timeout_ms / 1000.0 / 4,
     }
     options.update(faust_options)
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = SlowleakApp(settings.app_id, **options)
     app.fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms
 

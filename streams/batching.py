@@ -144,5 +144,5 @@ class ChunkTransport(faust_aiokafka.Transport):  # type: ignore[misc]
 
 def batched_topic_names(topics: Iterable[Any]) -> frozenset[str]:
     """Names of faust topics, for ``app.batched_topics``."""
-    return frozenset(name for t in topics for name in t.get_topic_names())
+    return frozenset(name for t in topics for name in t.topics)
 

@@ -166,6 +166,9 @@ class IngestRuntime:
             "rows_buffered": self.sink.buffered,
             "chunks_unacked": len(self._acks),
             "write_in_flight": self._inflight is not None and not self._inflight.done(),
+            "settled": not self._acks
+            and self.sink.buffered == 0
+            and (self._inflight is None or self._inflight.done()),
             "failed_writes": self.failed_writes,
         }
 

@@ -6,6 +6,7 @@ Misconfiguration fails here, before faust starts, with a message that says what 
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from slowleak.models import Settings
@@ -47,22 +48,31 @@ def check_clickhouse(settings: Settings, *, apply_schema: bool = False) -> None:
         )
 
 
+def _check_reachable(bootstrap_servers: str, timeout_s: float = 5.0) -> None:
+    errors = []
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout_s).close()
+            return
+        except OSError as exc:
+            errors.append(f"{server.strip()}: {exc}")
+    raise StartupError(
+        f"cannot reach Kafka ({'; '.join(errors)}): check SLOWLEAK_KAFKA_BOOTSTRAP_SERVERS"
+    )
+
+
 def ensure_topics(settings: Settings) -> None:
     """Create the topics that do not exist; events and feedback must have equal partitions."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import KafkaError, NoBrokersAvailable
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
 
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
-            client_id=f"{settings.app_id}-admin",
-            request_timeout_ms=10_000,
-        )
-    except NoBrokersAvailable as exc:
-        raise StartupError(
-            f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: check "
-            "SLOWLEAK_KAFKA_BOOTSTRAP_SERVERS"
-        ) from exc
+    _check_reachable(settings.kafka_bootstrap_servers)
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+        client_id=f"{settings.app_id}-admin",
+        request_timeout_ms=10_000,
+    )
     try:
         names = [
             settings.events_topic,
@@ -71,18 +81,20 @@ def ensure_topics(settings: Settings) -> None:
             settings.dlq_topic,
         ]
         existing = set(admin.list_topics())
-        new = [
-            NewTopic(n, settings.topic_partitions, settings.topic_replication_factor)
-            for n in names
-            if n not in existing
-        ]
+        new = {
+            name: {
+                "num_partitions": settings.topic_partitions,
+                "replication_factor": settings.topic_replication_factor,
+            }
+            for name in names
+            if name not in existing
+        }
         if new:
             try:
-                admin.create_topics(new)
+                admin.create_topics(new, wait_for_metadata=True)
             except KafkaError as exc:
-                if "TopicAlreadyExists" not in type(exc).__name__:
-                    raise StartupError(f"cannot create topics: {exc}") from exc
-            log.info("topics created names=%s", ",".join(t.name for t in new))
+                raise StartupError(f"cannot create topics {sorted(new)}: {exc}") from exc
+            log.info("topics created names=%s", ",".join(sorted(new)))
         partitions = _partition_counts(admin, [settings.events_topic, settings.feedback_topic])
     finally:
         admin.close()
@@ -96,7 +108,7 @@ def ensure_topics(settings: Settings) -> None:
 def _partition_counts(admin: Any, topics: list[str]) -> dict[str, int]:
     counts = {}
     for meta in admin.describe_topics(topics):
-        counts[meta["topic"]] = len(meta["partitions"])
+        counts[meta["name"]] = len(meta["partitions"])
     return counts
 
 

@@ -1,0 +1,192 @@
+"""``slowleak demo``: the whole ingest path on one machine, with nothing but pip.
+
+Broker (Tansu) -> ``slowleak worker`` (faust, embedded ClickHouse) -> SQL, narrated for a person.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from slowleak.models import Settings
+from slowleak.streams.localstack import TansuBroker, free_port
+from slowleak.streams.synthetic import TrafficGenerator, malformed_messages
+
+__all__ = ["DEMO_QUERIES", "run_demo"]
+
+#: Waiting for the worker to account for every message, at most.
+SETTLE_TIMEOUT_S = 180.0
+FEEDBACK_SHARE = 0.3
+
+DEMO_QUERIES: tuple[tuple[str, str], ...] = (
+    (
+        "Calls, errors, tokens and spend per app and model",
+        """SELECT app, model, count() AS calls, countIf(status != 'ok') AS errors,
+       sum(input_tokens + output_tokens) AS tokens, round(sum(cost_usd), 2) AS cost_usd
+FROM events GROUP BY app, model ORDER BY cost_usd DESC""",
+    ),
+    (
+        "Latency per app (p50 / p95, ms)",
+        """SELECT app, round(quantile(0.5)(latency_ms)) AS p50_ms,
+       round(quantile(0.95)(latency_ms)) AS p95_ms
+FROM events WHERE status = 'ok' GROUP BY app ORDER BY p95_ms DESC""",
+    ),
+    (
+        "Success rate from late user feedback, joined to the calls by event_id",
+        """SELECT e.app AS app, count() AS judged, round(avg(f.outcome) * 100, 1) AS success_pct
+FROM feedback AS f INNER JOIN events AS e ON e.event_id = f.event_id
+GROUP BY app ORDER BY app""",
+    ),
+    (
+        "What the worker rejected, and why (also on topic slowleak.dlq)",
+        """SELECT kafka_offset AS offset, reason FROM dead_letters ORDER BY kafka_partition, offset""",
+    ),
+)
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _stats(port: int) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/slowleak/stats/", timeout=2) as r:
+            return dict(json.load(r))
+    except OSError:
+        return None
+
+
+def _publish(bootstrap: str, settings: Settings, n_events: int) -> tuple[int, int, int]:
+    """Publish synthetic calls, late feedback and malformed messages; return the counts."""
+    from kafka import KafkaProducer
+
+    from slowleak.streams.publisher import Publisher
+
+    gen = TrafficGenerator(seed=7, start=datetime.now(UTC) - timedelta(minutes=30))
+    n_feedback = 0
+    with Publisher(bootstrap_servers=bootstrap, max_buffer_events=n_events * 2) as publisher:
+        for i in range(n_events):
+            event = gen.interaction()
+            publisher.publish(event)
+            if event["status"] == "ok" and i % int(1 / FEEDBACK_SHARE) == 0:
+                publisher.publish_feedback(gen.feedback(event))
+                n_feedback += 1
+        publisher.flush(timeout_s=60)
+        stats = publisher.stats()
+    if stats.dropped:
+        _say(f"  publisher dropped {stats.dropped}")
+    bad = malformed_messages()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for _, raw in bad:
+        producer.send(settings.events_topic, key=b"support-bot", value=raw)
+    producer.flush(30)
+    producer.close()
+    return n_events, n_feedback, len(bad)
+
+
+def run_demo(*, n_events: int, workdir: Path) -> int:
+    """Run the demo; return the exit status."""
+    from slowleak.streams.clickhouse import connect
+    from slowleak.streams.sqlcli import run_sql
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    ch_url = f"chdb://{workdir.resolve() / 'clickhouse'}"
+    _say("slowleak demo: Kafka -> faust worker -> ClickHouse, on this machine\n")
+    with TansuBroker(log_path=workdir / "broker.log") as broker:
+        _say(f"1. broker (Tansu) listening on {broker.bootstrap_servers}")
+        web_port = free_port()
+        env = {
+            **os.environ,
+            "SLOWLEAK_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "SLOWLEAK_CLICKHOUSE_URL": ch_url,
+            "SLOWLEAK_DATA_DIR": str(workdir),
+            "SLOWLEAK_WEB_PORT": str(web_port),
+            "SLOWLEAK_TOPIC_PARTITIONS": "2",
+        }
+        settings = Settings.load(
+            kafka_bootstrap_servers=broker.bootstrap_servers, clickhouse_url=ch_url
+        )
+        log_path = workdir / "worker.log"
+        with open(log_path, "wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "slowleak.streams.cli", "worker", "--apply-schema"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _say(f"2. worker started (pid {worker.pid}, log {log_path})")
+        try:
+            status = _drive(broker.bootstrap_servers, settings, n_events, worker, web_port)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if status != 0:
+            _say(f"\nthe worker log's last lines ({log_path}):")
+            _say("\n".join(log_path.read_text(errors="replace").splitlines()[-25:]))
+            return status
+    _say("5. worker stopped; querying ClickHouse\n")
+    client = connect(settings, database=settings.clickhouse_database)
+    try:
+        for title, query in DEMO_QUERIES:
+            _say(f"-- {title}\n{query}\n")
+            _say(run_sql(settings, query, client=client))
+    finally:
+        client.close()
+    _say("Ask your own questions of the same data:")
+    _say(f'  SLOWLEAK_CLICKHOUSE_URL={ch_url} slowleak sql "SELECT * FROM events LIMIT 5"')
+    return 0
+
+
+def _drive(
+    bootstrap: str, settings: Settings, n_events: int, worker: subprocess.Popen[bytes], port: int
+) -> int:
+    deadline = time.monotonic() + 60
+    while _stats(port) is None:
+        if worker.poll() is not None:
+            _say(f"   the worker exited with status {worker.returncode} before it was ready")
+            return 1
+        if time.monotonic() > deadline:
+            _say("   the worker did not become ready within 60 s")
+            return 1
+        time.sleep(0.25)
+    started = time.monotonic()
+    n, n_feedback, n_bad = _publish(bootstrap, settings, n_events)
+    _say(
+        f"3. published {n:,} calls from 3 apps, {n_feedback:,} late feedback events and "
+        f"{n_bad} malformed messages"
+    )
+    expected = n + n_feedback + n_bad
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    stats: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        stats = _stats(port) or stats
+        seen = stats.get("interactions", 0) + stats.get("feedback", 0) + stats.get("rejected", 0)
+        if seen >= expected and stats.get("rows_buffered") == 0 and stats.get("settled"):
+            break
+        if worker.poll() is not None:
+            _say(f"   the worker exited with status {worker.returncode}")
+            return 1
+        time.sleep(0.2)
+    else:
+        _say(f"   not every message was accounted for within {SETTLE_TIMEOUT_S:.0f} s: {stats}")
+        return 1
+    elapsed = time.monotonic() - started
+    written = stats["rows_written"]
+    _say(
+        f"4. every message accounted for in {elapsed:.1f} s: "
+        f"{written.get('events', 0):,} event rows, {written.get('feedback', 0):,} feedback rows, "
+        f"{stats['rejected']} dead letters (with reasons, on slowleak.dlq and in dead_letters)"
+    )
+    return 0
