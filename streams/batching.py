@@ -11,8 +11,10 @@ changelogs, other topics) keeps faust's per-record path unchanged.
 Commit bookkeeping. faust commits, per partition, up to the highest *contiguous* acked offset.
 A chunk is one message carrying the offset of its last record, so when it is acked the offsets of
 the rest of the chunk are registered as a gap (faust's own mechanism for offsets that never
-arrive, e.g. in compacted topics). They are registered only at ack time, so a commit taken while
-a chunk is still being processed stops at the end of the previous chunk.
+arrive, e.g. in compacted topics). They are registered only at ack time (faust's fetch loop would
+register them as a gap at fetch time; :meth:`ChunkConsumer._add_gap` narrows that to the offsets
+before the chunk), so a commit taken while a chunk is still being processed stops at the end of
+the previous chunk, whatever order chunks are acked in.
 
 This touches faust-streaming 0.15.3 internals (``Consumer.getmany``, ``ack``, ``_gap``), which is
 why that version is pinned exactly; tests/streams/test_batching.py pins the behaviour.
@@ -87,6 +89,11 @@ class _ChunkConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]
 class ChunkConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
     """aiokafka consumer that delivers ``app.batched_topics`` as :class:`ChunkMessage` s."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: First offset of the chunk last handed out, per partition.
+        self._chunk_first: dict[TP, int] = {}
+
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ChunkConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -97,7 +104,7 @@ class ChunkConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         if not self.flow_active:
             await self.perform_seek()
             return
-        batched: frozenset[str] = getattr(self.app, "batched_topics", frozenset())
+        batched = self._batched
         generation_id = self.app.consumer_generation_id
         to_message = self._to_message
         for tp, tp_records in records.items():
@@ -111,10 +118,29 @@ class ChunkConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
                 continue
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
             if tp.topic in batched:
-                yield tp, ChunkMessage(tp, tp_records, generation_id)
+                chunk = ChunkMessage(tp, tp_records, generation_id)
+                self._chunk_first[tp] = chunk.first_offset
+                yield tp, chunk
             else:
                 for record in tp_records:
                     yield tp, to_message(tp, record)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """faust's fetch loop calls this when a message's offset jumps past the last one read.
+
+        For a chunk the jump is its own range, which must become committable only when the
+        chunk is acked (see :meth:`ack`): only offsets before the chunk's first record are a
+        real gap (records that never arrive, e.g. transaction markers or compacted away).
+        """
+        first = self._chunk_first.get(tp) if tp.topic in self._batched else None
+        if first is not None:
+            offset_to = min(offset_to, first - 1)
+        if offset_from <= offset_to:
+            await super()._add_gap(tp, offset_from, offset_to)
+
+    @property
+    def _batched(self) -> frozenset[str]:
+        return getattr(self.app, "batched_topics", frozenset())
 
     def ack(self, message: Message) -> bool:
         if isinstance(message, ChunkMessage):

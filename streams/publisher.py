@@ -27,6 +27,7 @@ key downstream.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import socket
@@ -45,7 +46,6 @@ from kafka.errors import (  # type: ignore[import-untyped]
     KafkaTimeoutError,
     MessageSizeTooLargeError,
 )
-from kafka.net.compat import KafkaNetClient  # type: ignore[import-untyped]
 from pydantic import BaseModel, ValidationError
 
 from slowleak.models import FeedbackEvent, InteractionEvent
@@ -255,7 +255,7 @@ class Publisher:
                     raise _Invalid("invalid: app: must be a non-empty string", event_id)
                 return _Item(topic, app.encode(), raw, event_id)
             try:
-                # JSON mode: strict validation takes RFC 3339 strings for ``ts``, as the stream does.
+                # JSON mode, as the stream validates: strict, yet ``ts`` may be an RFC 3339 string.
                 valid = model.model_validate_json(raw)
             except ValidationError as exc:
                 error = exc.errors(include_url=False, include_input=False, include_context=False)[0]
@@ -339,8 +339,7 @@ class Publisher:
         count = self._due_warning(reason, len(event_ids))
         if count:
             log.warning(
-                "publisher dropped events reason=%s count=%d total=%d buffered=%d "
-                "event_id=%s%s",
+                "publisher dropped events reason=%s count=%d total=%d buffered=%d event_id=%s%s",
                 reason,
                 count,
                 total,
@@ -412,7 +411,9 @@ class Publisher:
         if "proxy_url" not in self.producer_config and not _any_accepts(self.bootstrap_servers):
             return None
         clients: list[Any] = []
-        make_client = self.producer_config.get("kafka_client", KafkaNetClient)
+        make_client = self.producer_config.get(
+            "kafka_client", KafkaProducer.DEFAULT_CONFIG["kafka_client"]
+        )
 
         def kafka_client(**kwargs: Any) -> Any:
             clients.append(make_client(**kwargs))
@@ -421,7 +422,7 @@ class Publisher:
         config = {
             **_PRODUCER_DEFAULTS,
             **self.producer_config,
-            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "bootstrap_servers": [s.strip() for s in self.bootstrap_servers.split(",")],
             "linger_ms": self.linger_ms,
             "batch_size": self.batch_bytes,
             "max_request_size": self.max_message_bytes,
@@ -455,10 +456,9 @@ class Publisher:
                     flush_timeout_s = max(0.0, self._flush_deadline - time.monotonic())
             self._send(producer, chunk)
             if flush_timeout_s is not None:
-                try:
-                    producer.flush(timeout=flush_timeout_s)  # sends now, without the linger
-                except KafkaTimeoutError:
-                    pass  # flush() reports the timeout to its caller
+                # Sends now, without the linger; a timeout is for flush() to report.
+                with contextlib.suppress(Exception):
+                    producer.flush(timeout=flush_timeout_s)
 
     def _send(self, producer: Any, chunk: list[tuple[int, _Item]]) -> None:
         for index, (number, item) in enumerate(chunk):

@@ -57,8 +57,15 @@ def _check_size(raw: bytes | None, max_bytes: int) -> bytes:
     return raw
 
 
-def _rejected(exc: ValidationError) -> Rejected:
+def _rejected(exc: ValidationError, raw: bytes) -> Rejected:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return Rejected(
+                f"not valid UTF-8 at byte {bad.start}: JSON text must be UTF-8", [dict(errors[0])]
+            )
     parts = []
     for error in errors[:_REASON_ERRORS]:
         loc = ".".join(str(p) for p in error["loc"])
@@ -75,18 +82,20 @@ def _rejected(exc: ValidationError) -> Rejected:
 
 def decode_interaction(raw: bytes | None, *, max_bytes: int) -> InteractionEvent:
     """Validate one ``slowleak.events`` message; raise :class:`Rejected` when it is not valid."""
+    data = _check_size(raw, max_bytes)
     try:
-        return InteractionEvent.model_validate_json(_check_size(raw, max_bytes))
+        return InteractionEvent.model_validate_json(data)
     except ValidationError as exc:
-        raise _rejected(exc) from None
+        raise _rejected(exc, data) from None
 
 
 def decode_feedback(raw: bytes | None, *, max_bytes: int) -> FeedbackEvent:
     """Validate one ``slowleak.feedback`` message; raise :class:`Rejected` when it is not valid."""
+    data = _check_size(raw, max_bytes)
     try:
-        return FeedbackEvent.model_validate_json(_check_size(raw, max_bytes))
+        return FeedbackEvent.model_validate_json(data)
     except ValidationError as exc:
-        raise _rejected(exc) from None
+        raise _rejected(exc, data) from None
 
 
 def dead_letter(

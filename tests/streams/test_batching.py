@@ -1,0 +1,136 @@
+"""Commit bookkeeping of chunked delivery, on faust's own consumer code (no broker needed).
+
+faust commits up to the highest contiguous acked offset of a partition. A chunk is acked once,
+by its last offset; these tests pin that the rest of its range becomes committable exactly then,
+never before (a commit taken mid-chunk stops at the previous chunk's end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+from weakref import WeakSet
+
+from faust.types import TP
+from intervaltree import IntervalTree
+
+from slowleak.streams.batching import ChunkConsumer, ChunkMessage
+
+TOPIC = "slowleak.events"
+tp = TP(TOPIC, 0)
+
+
+def _consumer(committed: int | None = None) -> Any:
+    consumer: Any = object.__new__(ChunkConsumer)
+    consumer._committed_offset = defaultdict(lambda: None)
+    consumer._committed_offset[tp] = committed
+    consumer._acked = defaultdict(list)
+    consumer._acked_index = defaultdict(set)
+    consumer._gap = defaultdict(IntervalTree)
+    consumer._unacked_messages = WeakSet()
+    consumer._n_acked = 0
+    consumer._waiting_for_ack = None
+    consumer._chunk_first = {}
+    consumer.app = SimpleNamespace(
+        topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
+        batched_topics=frozenset({TOPIC}),
+    )
+    return consumer
+
+
+def _chunk(first: int, last: int) -> ChunkMessage:
+    records = [
+        SimpleNamespace(
+            offset=o, timestamp=1_700_000_000_000, timestamp_type=0, serialized_value_size=10
+        )
+        for o in range(first, last + 1)
+    ]
+    return ChunkMessage(tp, records, generation_id=1)
+
+
+def _fetched(consumer: Any, chunk: ChunkMessage, previous_last: int | None) -> None:
+    """What getmany and faust's fetch loop do when a chunk is handed out."""
+    consumer._chunk_first[tp] = chunk.first_offset
+    if previous_last and chunk.offset - previous_last > 1:
+        asyncio.run(consumer._add_gap(tp, previous_last + 1, chunk.offset))
+
+
+def test_chunk_message_carries_its_range_and_records() -> None:
+    chunk = _chunk(10, 14)
+    assert (chunk.first_offset, chunk.offset) == (10, 14)
+    assert [r.offset for r in chunk.value] == [10, 11, 12, 13, 14]
+    assert chunk.serialized_value_size == 50
+
+
+def test_first_chunk_after_assignment_commits_its_whole_range() -> None:
+    consumer = _consumer(committed=None)
+    chunk = _chunk(0, 999)
+    _fetched(consumer, chunk, previous_last=None)
+    assert consumer.ack(chunk) is True
+    assert consumer._new_offset(tp) == 1000
+
+
+def test_first_chunk_after_restart_continues_from_the_committed_offset() -> None:
+    consumer = _consumer(committed=5000)
+    chunk = _chunk(5000, 5999)
+    _fetched(consumer, chunk, previous_last=None)
+    consumer.ack(chunk)
+    assert consumer._new_offset(tp) == 6000
+
+
+def test_commit_mid_chunk_stops_at_previous_chunk_end() -> None:
+    consumer = _consumer(committed=None)
+    first, second = _chunk(0, 999), _chunk(1000, 1999)
+    _fetched(consumer, first, previous_last=None)
+    _fetched(consumer, second, previous_last=999)
+    consumer.ack(first)
+    assert consumer._new_offset(tp) == 1000  # second is still being processed
+    consumer._committed_offset[tp] = 1000
+    assert consumer._new_offset(tp) is None  # nothing new until second is acked
+    consumer.ack(second)
+    assert consumer._new_offset(tp) == 2000
+
+
+def test_chunks_acked_out_of_order_commit_only_when_contiguous() -> None:
+    consumer = _consumer(committed=None)
+    chunks = [_chunk(0, 99), _chunk(100, 199), _chunk(200, 299)]
+    previous = None
+    for chunk in chunks:
+        _fetched(consumer, chunk, previous)
+        previous = chunk.offset
+    consumer.ack(chunks[0])
+    consumer.ack(chunks[2])
+    assert consumer._new_offset(tp) == 100
+    consumer._committed_offset[tp] = 100
+    consumer.ack(chunks[1])
+    assert consumer._new_offset(tp) == 300
+
+
+def test_second_ack_of_a_chunk_changes_nothing() -> None:
+    consumer = _consumer(committed=None)
+    chunk = _chunk(0, 9)
+    assert consumer.ack(chunk) is True
+    assert consumer.ack(chunk) is False
+    assert consumer._new_offset(tp) == 10
+
+
+def test_single_record_chunk() -> None:
+    consumer = _consumer(committed=41)
+    chunk = _chunk(41, 41)
+    consumer.ack(chunk)
+    assert consumer._new_offset(tp) == 42
+
+
+def test_offsets_missing_between_chunks_are_a_real_gap() -> None:
+    """A hole before a chunk (e.g. a transaction marker) must not stall commits."""
+    consumer = _consumer(committed=None)
+    first, second = _chunk(0, 99), _chunk(101, 199)  # offset 100 never arrives
+    _fetched(consumer, first, previous_last=None)
+    _fetched(consumer, second, previous_last=99)
+    consumer.ack(first)
+    assert consumer._new_offset(tp) == 100
+    consumer._committed_offset[tp] = 100
+    consumer.ack(second)
+    assert consumer._new_offset(tp) == 200
