@@ -214,22 +214,32 @@ def test_close_without_a_broker_returns_in_time_and_reports_the_undelivered() ->
 
 
 def test_flush_without_a_broker_times_out() -> None:
-    with _unreachable() as publisher:
+    publisher = _unreachable()
+    try:
         publisher.publish(_event(1))
         started = time.monotonic()
-        assert publisher.flush(timeout_s=0.3) is False
-        assert time.monotonic() - started < 0.5
-        assert publisher.flush(timeout_s=0) is False
+        flushed = publisher.flush(timeout_s=0.3)
+        elapsed_s = time.monotonic() - started
+        flushed_now = publisher.flush(timeout_s=0)
+    finally:
+        publisher.close(timeout_s=0.1)
+
+    assert (flushed, flushed_now) == (False, False)
+    assert elapsed_s < 0.5
 
 
 def test_a_failing_on_drop_does_not_reach_the_caller() -> None:
     def explode(reason: str, event_id: str) -> None:
         raise RuntimeError("boom")
 
-    with _unreachable(max_buffer_events=1, on_drop=explode) as publisher:
-        assert publisher.publish(_event(1)) is True
-        assert publisher.publish(_event(2)) is False
-        assert publisher.stats().dropped == {"buffer_full": 1}
+    publisher = _unreachable(max_buffer_events=1, on_drop=explode)
+    try:
+        results = [publisher.publish(_event(1)), publisher.publish(_event(2))]
+    finally:
+        publisher.close(timeout_s=0.1)
+
+    assert results == [True, False]
+    assert publisher.stats().dropped == {"buffer_full": 1, "undelivered_at_close": 1}
 
 
 def test_drop_warnings_are_throttled_and_leave_out_the_text(

@@ -1,0 +1,252 @@
+"""The ingest path against the real parts: Tansu broker, slowleak worker process, ClickHouse.
+
+Events are published with kafka-python; the worker runs as `slowleak worker` would in
+production; rows are read back through ClickHouse's HTTP interface.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient
+
+from slowleak.streams.localstack import free_port
+from slowleak.streams.synthetic import TrafficGenerator, malformed_messages
+
+pytestmark = pytest.mark.integration
+
+SETTLE_TIMEOUT_S = 90.0
+
+
+class Worker:
+    """A `slowleak worker` process with its own topics, consumer group and database."""
+
+    def __init__(self, *, kafka: str, clickhouse_url: str, database: str, tmp: Path) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.topics = {
+            name: f"{name}-{suffix}" for name in ("events", "feedback", "alerts", "dlq")
+        }
+        self.kafka = kafka
+        self.database = database
+        self.web_port = free_port()
+        self.log_path = tmp / "worker.log"
+        self.env = {
+            **os.environ,
+            "SLOWLEAK_KAFKA_BOOTSTRAP_SERVERS": kafka,
+            "SLOWLEAK_CLICKHOUSE_URL": clickhouse_url,
+            "SLOWLEAK_CLICKHOUSE_DATABASE": database,
+            "SLOWLEAK_APP_ID": f"slowleak_test_{suffix}",
+            "SLOWLEAK_DATA_DIR": str(tmp / "data"),
+            "SLOWLEAK_WEB_PORT": str(self.web_port),
+            "SLOWLEAK_TOPIC_PARTITIONS": "2",
+            "SLOWLEAK_SINK_FLUSH_INTERVAL_MS": "200",
+            "SLOWLEAK_CONSUMER_SESSION_TIMEOUT_MS": "6000",
+            **{f"SLOWLEAK_{k.upper()}_TOPIC": v for k, v in self.topics.items()},
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "slowleak.streams.cli", "worker", "--apply-schema"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while self.stats() is None:
+            assert self.proc.poll() is None, f"worker exited:\n{self.log_tail()}"
+            assert time.monotonic() < deadline, f"worker not up in 60 s:\n{self.log_tail()}"
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def stats(self) -> dict[str, Any] | None:
+        url = f"http://127.0.0.1:{self.web_port}/slowleak/stats/"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return dict(json.load(response))
+        except OSError:
+            return None
+
+    def wait_settled(self, expected: int) -> dict[str, Any]:
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        stats: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            stats = self.stats() or stats
+            seen = stats.get("interactions", 0) + stats.get("feedback", 0)
+            if seen + stats.get("rejected", 0) >= expected and stats.get("settled"):
+                return stats
+            time.sleep(0.2)
+        raise AssertionError(f"not settled: {stats}\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
+
+
+@pytest.fixture
+def worker(
+    kafka_bootstrap: str, clickhouse_url: str, ch_database: str, tmp_path: Path
+) -> Iterator[Worker]:
+    w = Worker(
+        kafka=kafka_bootstrap, clickhouse_url=clickhouse_url, database=ch_database, tmp=tmp_path
+    )
+    w.start()
+    yield w
+    w.stop()
+
+
+def _produce(kafka: str, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=5)
+    for key, value in messages:
+        producer.send(topic, key=key, value=value)
+    producer.flush(30)
+    producer.close()
+
+
+def _events(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    gen = TrafficGenerator(seed=seed, start=datetime.now(UTC))
+    return [gen.interaction() for _ in range(n)]
+
+
+def test_every_event_becomes_exactly_one_row_with_its_fields(worker: Worker, ch_client: Any) -> None:
+    events = _events(3_000)
+    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in events])
+    stats = worker.wait_settled(len(events))
+    assert stats["interactions"] == 3_000 and stats["rejected"] == 0
+
+    assert ch_client.command("SELECT count() FROM events") == 3_000
+    assert ch_client.command("SELECT uniqExact(event_id) FROM events") == 3_000
+    sent = events[1234]
+    result = ch_client.query(
+        "SELECT * FROM events WHERE event_id = {id:String}", parameters={"id": sent["event_id"]}
+    )
+    row = dict(zip(result.column_names, result.result_rows[0], strict=True))
+    for field in ("app", "model", "status", "input_tokens", "output_tokens", "tenant", "intent",
+                  "response_model", "system_fingerprint", "prompt_version", "input_text"):
+        assert row[field] == sent[field], field
+    assert row["latency_ms"] == pytest.approx(sent["latency_ms"])
+    assert row["cost_usd"] == pytest.approx(sent["cost_usd"])
+    assert row["ts"].replace(tzinfo=UTC) == datetime.fromisoformat(sent["ts"])
+    assert row["input_chars"] == len(sent["input_text"])
+    assert row["env"] == "prod" and row["variant"] == "champion"
+    assert row["kafka_partition"] in (0, 1) and row["kafka_offset"] >= 0
+
+
+def test_malformed_messages_go_to_the_dlq_with_reasons_and_nothing_is_lost(
+    worker: Worker, ch_client: Any
+) -> None:
+    good = _events(500, seed=2)
+    bad = malformed_messages()
+    messages = [(e["app"].encode(), orjson.dumps(e)) for e in good[:250]]
+    messages += [(b"support-bot", raw) for _, raw in bad]
+    messages += [(e["app"].encode(), orjson.dumps(e)) for e in good[250:]]
+    _produce(worker.kafka, worker.topics["events"], messages)
+    stats = worker.wait_settled(len(messages))
+    assert stats["interactions"] == 500 and stats["rejected"] == len(bad)
+    assert ch_client.command("SELECT count() FROM events") == 500
+
+    reasons = dict(ch_client.query("SELECT raw_prefix, reason FROM dead_letters").result_rows)
+    assert len(reasons) == len(bad)
+    by_raw = dict(reasons)
+    expected = {
+        b"this is not json": "not valid JSON: expected ident at line 1 column 2",
+        bad[2][1]: "input_tokens: Input should be greater than or equal to 0",
+        bad[3][1]: "latency_ms: Field required",
+        bad[4][1]: "ts: Input should have timezone info",
+        bad[5][1]: "output_token: Extra inputs are not permitted",
+        bad[6][1]: "status: Input should be 'ok', 'error' or 'timeout'",
+    }
+    for raw, reason in expected.items():
+        assert by_raw[raw.decode()] == reason
+
+    consumer = KafkaConsumer(
+        worker.topics["dlq"],
+        bootstrap_servers=worker.kafka,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5_000,
+        group_id=f"dlq-reader-{uuid.uuid4().hex[:6]}",
+        session_timeout_ms=6_000,
+    )
+    letters = [json.loads(m.value) for m in consumer]
+    consumer.close()
+    assert len(letters) == len(bad)
+    raws = {base64.b64decode(d["raw_b64"]) for d in letters}
+    assert raws == {raw for _, raw in bad}
+    for letter in letters:
+        assert letter["topic"] == worker.topics["events"]
+        assert letter["partition"] in (0, 1) and letter["offset"] >= 0
+        assert letter["reason"]
+
+
+def test_feedback_lands_beside_its_call(worker: Worker, ch_client: Any) -> None:
+    gen = TrafficGenerator(seed=3, start=datetime.now(UTC))
+    events = [gen.interaction() for _ in range(200)]
+    feedback = [gen.feedback(e) for e in events[:80]]
+    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in events])
+    _produce(worker.kafka, worker.topics["feedback"], [(f["app"].encode(), orjson.dumps(f)) for f in feedback])
+    worker.wait_settled(280)
+    joined = ch_client.command(
+        "SELECT count() FROM feedback AS f INNER JOIN events AS e ON e.event_id = f.event_id"
+    )
+    assert joined == 80
+
+
+def test_offsets_are_committed_for_everything_written(worker: Worker, ch_client: Any) -> None:
+    events = _events(2_000, seed=4)
+    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in events])
+    worker.wait_settled(len(events))
+    admin = KafkaAdminClient(bootstrap_servers=worker.kafka)
+    deadline = time.monotonic() + 30
+    committed = 0
+    try:
+        while time.monotonic() < deadline:
+            group = worker.env["SLOWLEAK_APP_ID"]
+            offsets = admin.list_group_offsets(group)[group]
+            committed = sum(
+                meta.offset for tp, meta in offsets.items() if tp.topic == worker.topics["events"]
+            )
+            if committed == len(events):
+                break
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    assert committed == len(events)
+    assert ch_client.command("SELECT count() FROM events") == len(events)
+
+
+def test_restart_resumes_after_the_committed_offset(
+    worker: Worker, ch_client: Any
+) -> None:
+    first = _events(1_000, seed=5)
+    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in first])
+    worker.wait_settled(len(first))
+    worker.stop()  # graceful: writes and commits before it exits
+    second = _events(1_000, seed=6)
+    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in second])
+    worker.start()
+    stats = worker.wait_settled(len(second))
+    assert stats["interactions"] == len(second)
+    assert ch_client.command("SELECT count() FROM events") == 2_000
+    assert ch_client.command("SELECT uniqExact(event_id) FROM events") == 2_000
