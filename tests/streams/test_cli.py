@@ -1,0 +1,95 @@
+"""The ``slowleak`` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from slowleak.streams.cli import main
+from slowleak.streams.synthetic import TrafficGenerator
+from datetime import UTC, datetime
+
+
+def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Any:
+    return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def test_help_lists_every_command_with_a_description() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("demo", "worker", "replay", "sql", "schema"):
+        assert f"  {command} " in result.output
+    assert "apply" in run("schema", "--help").output
+    for command in ("demo", "worker", "replay", "sql"):
+        help_text = run(command, "--help").output
+        assert len(help_text.splitlines()) > 5, command
+
+
+def _jsonl(tmp_path: Path, n: int = 200) -> Path:
+    gen = TrafficGenerator(seed=11, start=datetime(2026, 11, 25, tzinfo=UTC))
+    lines = []
+    for i in range(n):
+        event = gen.interaction()
+        lines.append(orjson.dumps(event))
+        if i % 10 == 0:
+            lines.append(orjson.dumps(gen.feedback(event)))
+    lines.append(b'{"event_id": "broken"')
+    path = tmp_path / "traffic.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_replay_prints_no_alerts_yet_and_a_summary(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["replay", str(_jsonl(tmp_path))])
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "200 interactions, 20 feedback, 1 rejected, 0 alerts" in result.stderr
+    assert "traffic.jsonl:221: rejected: not valid JSON" in result.stderr
+
+
+def test_replay_reads_stdin(tmp_path: Path) -> None:
+    data = _jsonl(tmp_path, 5).read_text()
+    result = CliRunner().invoke(main, ["replay", "-"], input=data)
+    assert result.exit_code == 0
+    assert "5 interactions, 1 feedback, 1 rejected" in result.stderr
+
+
+def test_bad_setting_fails_at_start_saying_what_to_fix(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["replay", str(_jsonl(tmp_path, 1))], env={"SLOWLEAK_CLICKHOUSE_URL": "mysql://x"}
+    )
+    assert result.exit_code == 2
+    assert "invalid settings" in result.output
+    assert "clickhouse_url 'mysql://x': use http://HOST:PORT" in result.output
+
+
+def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["sql", "--config", str(tmp_path / "nope.toml"), "SELECT 1"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+@pytest.mark.integration
+def test_schema_apply_then_sql(clickhouse_url: str, ch_database: str) -> None:
+    env = {"SLOWLEAK_CLICKHOUSE_URL": clickhouse_url, "SLOWLEAK_CLICKHOUSE_DATABASE": ch_database}
+    first = run("schema", "apply", env=env)
+    assert first.exit_code == 0
+    assert first.output.startswith(f"applied 4 migration(s) to {ch_database}: 0001_create_events")
+    assert run("schema", "apply", env=env).output == f"{ch_database} is up to date\n"
+
+    table = run("sql", "SELECT name FROM system.tables WHERE database = currentDatabase() "
+                "AND name != 'schema_migrations' ORDER BY name", env=env)
+    assert table.exit_code == 0
+    assert table.output.splitlines() == [
+        "name", "------------", "alerts", "dead_letters", "events", "feedback", "(4 rows)",
+    ]  # fmt: skip
+    as_json = run("sql", "--format", "json", env=env, input="SELECT 1 AS one, 'x' AS s")
+    assert [json.loads(line) for line in as_json.output.splitlines()] == [{"one": 1, "s": "x"}]
+    broken = run("sql", "SELECT nope FROM events", env=env)
+    assert broken.exit_code == 1
+    assert "Error:" in broken.output and "nope" in broken.output

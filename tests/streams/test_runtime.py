@@ -1,0 +1,121 @@
+"""Acks follow durable writes: the runtime with a fake ClickHouse client and fake sends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, NamedTuple
+
+import orjson
+
+from slowleak.streams.core import Processor
+from slowleak.streams.runtime import IngestRuntime
+from slowleak.streams.sink import ClickHouseSink
+
+EVENT = {
+    "event_id": "e", "ts": "2026-11-25T10:00:00Z", "app": "a", "model": "m",
+    "input_tokens": 1, "output_tokens": 2, "latency_ms": 3.0, "status": "ok",
+}  # fmt: skip
+
+
+class Rec(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class FakeEvent:
+    def __init__(self) -> None:
+        self.acked = False
+
+    def ack(self) -> bool:
+        self.acked = True
+        return True
+
+
+class FakeClient:
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.inserts: list[tuple[str, int]] = []
+
+    def insert(self, table: str, rows: list[Any], column_names: list[str]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("ClickHouse is down")
+        self.inserts.append((table, len(rows)))
+
+    def close(self) -> None:
+        pass
+
+
+def _runtime(client: FakeClient, sent: list[bytes], batch_rows: int = 1000) -> IngestRuntime:
+    async def send(key: bytes | None, value: bytes) -> Any:
+        sent.append(value)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    return IngestRuntime(
+        processor=Processor(),
+        sink=ClickHouseSink(client_factory=lambda: client, batch_rows=batch_rows, flush_interval_ms=10_000),
+        send_dead_letter=send,
+        send_alert=send,
+        retry_initial_s=0.01,
+    )
+
+
+def _chunk(n: int, start: int = 0, bad: int = 0) -> list[Rec]:
+    records = [
+        Rec("t", 0, start + i, b"a", orjson.dumps({**EVENT, "event_id": f"e{start + i}"}))
+        for i in range(n)
+    ]
+    records += [Rec("t", 0, start + n + i, b"a", b"nope") for i in range(bad)]
+    return records
+
+
+def test_chunks_are_acked_only_after_their_rows_are_written() -> None:
+    async def scenario() -> None:
+        client, sent = FakeClient(), []
+        runtime = _runtime(client, sent)
+        first, second = FakeEvent(), FakeEvent()
+        await runtime.on_chunk("events", _chunk(10), first)
+        await runtime.on_chunk("events", _chunk(5, 10, bad=2), second)
+        assert not first.acked and not second.acked and client.inserts == []
+        await runtime.drain()
+        assert first.acked and second.acked
+        assert sorted(client.inserts) == [("dead_letters", 2), ("events", 15)]
+        assert len(sent) == 2
+        assert runtime.stats()["settled"] is True
+
+    asyncio.run(scenario())
+
+
+def test_size_bound_starts_a_write_without_waiting_for_the_timer() -> None:
+    async def scenario() -> None:
+        client = FakeClient()
+        runtime = _runtime(client, [], batch_rows=10)
+        event = FakeEvent()
+        await runtime.on_chunk("events", _chunk(10), event)
+        await runtime.drain()
+        assert client.inserts == [("events", 10)] and event.acked
+
+    asyncio.run(scenario())
+
+
+def test_failed_writes_are_retried_and_nothing_is_acked_meanwhile() -> None:
+    async def scenario() -> None:
+        client = FakeClient(failures=3)
+        runtime = _runtime(client, [])
+        event = FakeEvent()
+        await runtime.on_chunk("events", _chunk(4), event)
+        await runtime.flush()
+        await asyncio.sleep(0)
+        assert not event.acked
+        await runtime.drain()
+        assert event.acked
+        assert client.inserts == [("events", 4)]
+        assert runtime.failed_writes == 3
+        assert runtime.stats()["rows_written"] == {"events": 4}
+
+    asyncio.run(scenario())
