@@ -117,7 +117,7 @@ class FeedbackEvent(BaseModel):
     model_config = _CONFIG
 
     type: Literal["feedback"] = Field(
-        description='Required, unlike on interactions: it tells the two apart in one file.'
+        description="Required, unlike on interactions: it tells the two apart in one file."
     )
     schema_version: Literal[1] = 1
     event_id: Name = Field(description="The event_id of the call this judges.")

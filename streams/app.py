@@ -32,7 +32,7 @@ FLUSH_CHECK_DIVISOR = 4
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
-class SlowleakApp(faust.App):  # type: ignore[misc]
+class SlowleakApp(faust.App):
     """faust app whose consumer delivers batched topics as chunks (see ``batching``)."""
 
     batched_topics: frozenset[str] = frozenset()
@@ -98,16 +98,16 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
     )
 
     @app.agent(events, name="ingest_events")
-    async def ingest_events(stream: faust.StreamT[Any]) -> None:
+    async def ingest_events(stream: Any) -> None:
         async for event in stream.noack().events():
             await runtime.on_chunk("events", event.value, event)
 
     @app.agent(feedback, name="ingest_feedback")
-    async def ingest_feedback(stream: faust.StreamT[Any]) -> None:
+    async def ingest_feedback(stream: Any) -> None:
         async for event in stream.noack().events():
             await runtime.on_chunk("feedback", event.value, event)
 
-    @app.timer(interval=settings.sink_flush_interval_ms / 1000.0 / FLUSH_CHECK_DIVISOR)
+    @app.timer(interval=settings.sink_flush_interval_ms / 1000.0 / FLUSH_CHECK_DIVISOR)  # type: ignore[untyped-decorator]
     async def flush_sink() -> None:
         await runtime.flush_if_due()
 
@@ -115,7 +115,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
     async def stats(web: Any, request: Any) -> Any:
         return web.json(runtime.stats())
 
-    app.on_partitions_revoked.connect(_drain_on_revoke)
+    app.on_partitions_revoked.connect(_drain_on_revoke)  # type: ignore[arg-type]
     gc.set_threshold(*GC_THRESHOLDS)
     return app
 
@@ -123,4 +123,3 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
 async def _drain_on_revoke(app: SlowleakApp, revoked: Any, **kwargs: Any) -> None:
     """Before partitions move to another worker, write what was read from them."""
     await app.runtime.drain()
-

@@ -63,7 +63,7 @@ class ChunkMessage(ConsumerMessage):
         self.first_offset: int = records[0].offset
 
 
-class ChunkSchema(Schema):  # type: ignore[misc]
+class ChunkSchema(Schema):  # type: ignore[type-arg]
     """Topic schema that passes a chunk's records through undecoded: the pure core decodes."""
 
     def compile(self, app: AppT, **_: Any) -> Any:
@@ -75,7 +75,7 @@ class ChunkSchema(Schema):  # type: ignore[misc]
         return decode
 
 
-class _ChunkConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]
+class _ChunkConsumerThread(AIOKafkaConsumerThread):
     """faust's consumer thread with a configurable fetch wait (faust hard-codes 1,500 ms)."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
@@ -86,7 +86,7 @@ class _ChunkConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]
         return consumer
 
 
-class ChunkConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
+class ChunkConsumer(faust_aiokafka.Consumer):
     """aiokafka consumer that delivers ``app.batched_topics`` as :class:`ChunkMessage` s."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -162,7 +162,7 @@ class ChunkConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             gap.merge_overlaps()
 
 
-class ChunkTransport(faust_aiokafka.Transport):  # type: ignore[misc]
+class ChunkTransport(faust_aiokafka.Transport):
     """The aiokafka transport with :class:`ChunkConsumer`."""
 
     Consumer: ClassVar[type] = ChunkConsumer
@@ -171,4 +171,3 @@ class ChunkTransport(faust_aiokafka.Transport):  # type: ignore[misc]
 def batched_topic_names(topics: Iterable[Any]) -> frozenset[str]:
     """Names of faust topics, for ``app.batched_topics``."""
     return frozenset(name for t in topics for name in t.topics)
-

@@ -18,7 +18,9 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
     try:
         return Settings.load(config, **{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        ]
         raise click.UsageError("invalid settings:\n" + "\n".join(lines)) from None
     except FileNotFoundError as exc:
         raise click.UsageError(str(exc)) from None
@@ -83,7 +85,9 @@ def schema_apply(config: Path | None) -> None:
     try:
         client = connect(settings)
     except Exception as exc:
-        raise click.ClickException(f"cannot reach ClickHouse at {settings.clickhouse_url}: {exc}")
+        raise click.ClickException(
+            f"cannot reach ClickHouse at {settings.clickhouse_url}: {exc}"
+        ) from None
     try:
         applied = apply_migrations(client, database=settings.clickhouse_database)
     except MigrationError as exc:

@@ -47,7 +47,8 @@ GROUP BY app ORDER BY app""",
     ),
     (
         "What the worker rejected, and why (also on topic slowleak.dlq)",
-        """SELECT kafka_offset AS offset, reason FROM dead_letters ORDER BY kafka_partition, offset""",
+        """SELECT kafka_offset AS offset, reason FROM dead_letters
+ORDER BY kafka_partition, offset""",
     ),
 )
 

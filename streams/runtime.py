@@ -59,7 +59,6 @@ class IngestRuntime:
         self.send_alert = send_alert
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
-        self._out = Output()
         self._acks: list[Ackable] = []
         self._deliveries: list[Awaitable[Any]] = []
         self._inflight: asyncio.Task[None] | None = None
@@ -70,8 +69,8 @@ class IngestRuntime:
 
     async def on_chunk(self, kind: Kind, records: Sequence[SourceRecord], event: Ackable) -> None:
         """Process one chunk of records; ``event`` is acked once its output is durable."""
-        out = self._out
-        out.clear()
+        # A fresh Output per chunk: agents of both topics interleave at every await below.
+        out = Output()
         if kind == "events":
             self.processor.interactions(records, out)
         else:

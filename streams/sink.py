@@ -3,10 +3,10 @@
 Rows are detached with :meth:`~ClickHouseSink.take` (on the event loop) and inserted with
 :meth:`~ClickHouseSink.write` (in a thread, so the stream goes on meanwhile). A failed insert
 keeps the rows in the batch and raises :class:`SinkUnavailable`; the caller retries with
-backoff and, meanwhile, does not acknowledge the input of that batch, so offsets are not committed past rows that
-are not durably in ClickHouse and the stream's bounded buffers hold the rest (backpressure, not
-loss). The client is created in :meth:`setup` (at the first write, in the writer thread), not in
-``__init__``.
+backoff and, meanwhile, does not acknowledge the input of that batch, so offsets are not
+committed past rows that are not durably in ClickHouse and the stream's bounded buffers hold the
+rest (backpressure, not loss). The client is created in :meth:`setup` (at the first write, in
+the writer thread), not in ``__init__``.
 """
 
 from __future__ import annotations
@@ -146,7 +146,9 @@ class ClickHouseSink:
             try:
                 self._client.insert(table, rows, column_names=list(columns))
             except Exception as exc:
-                raise SinkUnavailable(f"insert of {len(rows)} rows into {table} failed: {exc}") from exc
+                raise SinkUnavailable(
+                    f"insert of {len(rows)} rows into {table} failed: {exc}"
+                ) from exc
             written[table] = len(rows)
             del batch.tables[table]
         seconds = self.clock() - started

@@ -66,7 +66,9 @@ class TrafficGenerator:
         input_tokens = max(1, int(rng.lognormvariate(0, 0.4) * profile.input_tokens))
         roll = rng.random()
         status = "ok" if roll >= profile.error_rate else rng.choice(["error", "timeout"])
-        output_tokens = 0 if status != "ok" else int(rng.lognormvariate(0, 0.5) * profile.output_tokens)
+        output_tokens = (
+            0 if status != "ok" else int(rng.lognormvariate(0, 0.5) * profile.output_tokens)
+        )
         price_in, price_out = _PRICES_PER_MTOK[model]
         event: dict[str, Any] = {
             "event_id": f"{profile.app}-{self.seed}-{self._n:08d}",
@@ -120,7 +122,8 @@ def malformed_messages() -> list[tuple[str, bytes]]:
     return [
         ("not JSON", b"this is not json"),
         ("truncated JSON", b'{"event_id": "bad-1", "ts": '),
-        ("negative tokens", b"{" + (good % 2).replace(b'"input_tokens":10', b'"input_tokens":-3') + b"}"),
+        ("negative tokens",
+         b"{" + (good % 2).replace(b'"input_tokens":10', b'"input_tokens":-3') + b"}"),
         ("missing latency_ms", b"{" + (good % 3).replace(b',"latency_ms":100', b"") + b"}"),
         ("timestamp without offset", b"{" + (good % 4).replace(b"+00:00", b"") + b"}"),
         ("typo in a field name", b"{" + (good % 5) + b',"output_token":5}'),

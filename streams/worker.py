@@ -36,9 +36,7 @@ def check_clickhouse(settings: Settings, *, apply_schema: bool = False) -> None:
         if apply_schema:
             apply_migrations(client, database=settings.clickhouse_database)
         db = settings.clickhouse_database
-        missing = [
-            t for t in REQUIRED_TABLES if not client.command(f"EXISTS TABLE `{db}`.`{t}`")
-        ]
+        missing = [t for t in REQUIRED_TABLES if not client.command(f"EXISTS TABLE `{db}`.`{t}`")]
     finally:
         client.close()
     if missing:

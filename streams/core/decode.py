@@ -101,7 +101,7 @@ def decode_feedback(raw: bytes | None, *, max_bytes: int) -> FeedbackEvent:
 def dead_letter(
     record: SourceRecord, rejected: Rejected, *, received_at: datetime, max_raw_bytes: int
 ) -> DeadLetter:
-    """The dead letter for ``record``: reason, origin, and up to ``max_raw_bytes`` of the raw value."""
+    """The dead letter for ``record``: reason, origin, and at most ``max_raw_bytes`` raw bytes."""
     raw = record.value or b""
     key = record.key.decode("utf-8", "replace") if record.key is not None else None
     return DeadLetter(

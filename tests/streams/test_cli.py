@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,6 @@ from click.testing import CliRunner
 
 from slowleak.streams.cli import main
 from slowleak.streams.synthetic import TrafficGenerator
-from datetime import UTC, datetime
 
 
 def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Any:
@@ -82,8 +82,12 @@ def test_schema_apply_then_sql(clickhouse_url: str, ch_database: str) -> None:
     assert first.output.startswith(f"applied 4 migration(s) to {ch_database}: 0001_create_events")
     assert run("schema", "apply", env=env).output == f"{ch_database} is up to date\n"
 
-    table = run("sql", "SELECT name FROM system.tables WHERE database = currentDatabase() "
-                "AND name != 'schema_migrations' ORDER BY name", env=env)
+    table = run(
+        "sql",
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND name != 'schema_migrations' ORDER BY name",
+        env=env,
+    )
     assert table.exit_code == 0
     assert table.output.splitlines() == [
         "name", "------------", "alerts", "dead_letters", "events", "feedback", "(4 rows)",

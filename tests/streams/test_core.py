@@ -114,7 +114,11 @@ def test_many_errors_are_summarised() -> None:
         "model: Field required; input_tokens: Field required; and 3 more"
     )
     assert len(info.value.errors) == 8
-    assert info.value.errors[0] == {"type": "missing", "loc": ("event_id",), "msg": "Field required"}
+    assert info.value.errors[0] == {
+        "type": "missing",
+        "loc": ("event_id",),
+        "msg": "Field required",
+    }
 
 
 def test_oversize_message_is_rejected_before_parsing() -> None:
@@ -198,7 +202,9 @@ def test_pure_core_imports_no_broker_or_database_client() -> None:
         "{'faust', 'kafka', 'aiokafka', 'clickhouse_connect', 'chdb', 'mode'});"
         "print(','.join(bad))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
 
 

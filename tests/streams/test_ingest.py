@@ -37,9 +37,7 @@ class Worker:
 
     def __init__(self, *, kafka: str, clickhouse_url: str, database: str, tmp: Path) -> None:
         suffix = uuid.uuid4().hex[:8]
-        self.topics = {
-            name: f"{name}-{suffix}" for name in ("events", "feedback", "alerts", "dlq")
-        }
+        self.topics = {name: f"{name}-{suffix}" for name in ("events", "feedback", "alerts", "dlq")}
         self.kafka = kafka
         self.database = database
         self.web_port = free_port()
@@ -130,9 +128,15 @@ def _events(n: int, seed: int = 1) -> list[dict[str, Any]]:
     return [gen.interaction() for _ in range(n)]
 
 
-def test_every_event_becomes_exactly_one_row_with_its_fields(worker: Worker, ch_client: Any) -> None:
+def test_every_event_becomes_exactly_one_row_with_its_fields(
+    worker: Worker, ch_client: Any
+) -> None:
     events = _events(3_000)
-    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in events])
+    _produce(
+        worker.kafka,
+        worker.topics["events"],
+        [(e["app"].encode(), orjson.dumps(e)) for e in events],
+    )
     stats = worker.wait_settled(len(events))
     assert stats["interactions"] == 3_000 and stats["rejected"] == 0
 
@@ -143,8 +147,19 @@ def test_every_event_becomes_exactly_one_row_with_its_fields(worker: Worker, ch_
         "SELECT * FROM events WHERE event_id = {id:String}", parameters={"id": sent["event_id"]}
     )
     row = dict(zip(result.column_names, result.result_rows[0], strict=True))
-    for field in ("app", "model", "status", "input_tokens", "output_tokens", "tenant", "intent",
-                  "response_model", "system_fingerprint", "prompt_version", "input_text"):
+    for field in (
+        "app",
+        "model",
+        "status",
+        "input_tokens",
+        "output_tokens",
+        "tenant",
+        "intent",
+        "response_model",
+        "system_fingerprint",
+        "prompt_version",
+        "input_text",
+    ):
         assert row[field] == sent[field], field
     assert row["latency_ms"] == pytest.approx(sent["latency_ms"])
     assert row["cost_usd"] == pytest.approx(sent["cost_usd"])
@@ -204,8 +219,16 @@ def test_feedback_lands_beside_its_call(worker: Worker, ch_client: Any) -> None:
     gen = TrafficGenerator(seed=3, start=datetime.now(UTC))
     events = [gen.interaction() for _ in range(200)]
     feedback = [gen.feedback(e) for e in events[:80]]
-    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in events])
-    _produce(worker.kafka, worker.topics["feedback"], [(f["app"].encode(), orjson.dumps(f)) for f in feedback])
+    _produce(
+        worker.kafka,
+        worker.topics["events"],
+        [(e["app"].encode(), orjson.dumps(e)) for e in events],
+    )
+    _produce(
+        worker.kafka,
+        worker.topics["feedback"],
+        [(f["app"].encode(), orjson.dumps(f)) for f in feedback],
+    )
     worker.wait_settled(280)
     joined = ch_client.command(
         "SELECT count() FROM feedback AS f INNER JOIN events AS e ON e.event_id = f.event_id"
@@ -215,7 +238,11 @@ def test_feedback_lands_beside_its_call(worker: Worker, ch_client: Any) -> None:
 
 def test_offsets_are_committed_for_everything_written(worker: Worker, ch_client: Any) -> None:
     events = _events(2_000, seed=4)
-    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in events])
+    _produce(
+        worker.kafka,
+        worker.topics["events"],
+        [(e["app"].encode(), orjson.dumps(e)) for e in events],
+    )
     worker.wait_settled(len(events))
     admin = KafkaAdminClient(bootstrap_servers=worker.kafka)
     deadline = time.monotonic() + 30
@@ -236,15 +263,19 @@ def test_offsets_are_committed_for_everything_written(worker: Worker, ch_client:
     assert ch_client.command("SELECT count() FROM events") == len(events)
 
 
-def test_restart_resumes_after_the_committed_offset(
-    worker: Worker, ch_client: Any
-) -> None:
+def test_restart_resumes_after_the_committed_offset(worker: Worker, ch_client: Any) -> None:
     first = _events(1_000, seed=5)
-    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in first])
+    _produce(
+        worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in first]
+    )
     worker.wait_settled(len(first))
     worker.stop()  # graceful: writes and commits before it exits
     second = _events(1_000, seed=6)
-    _produce(worker.kafka, worker.topics["events"], [(e["app"].encode(), orjson.dumps(e)) for e in second])
+    _produce(
+        worker.kafka,
+        worker.topics["events"],
+        [(e["app"].encode(), orjson.dumps(e)) for e in second],
+    )
     worker.start()
     stats = worker.wait_settled(len(second))
     assert stats["interactions"] == len(second)

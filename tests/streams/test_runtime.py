@@ -58,7 +58,9 @@ def _runtime(client: FakeClient, sent: list[bytes], batch_rows: int = 1000) -> I
 
     return IngestRuntime(
         processor=Processor(),
-        sink=ClickHouseSink(client_factory=lambda: client, batch_rows=batch_rows, flush_interval_ms=10_000),
+        sink=ClickHouseSink(
+            client_factory=lambda: client, batch_rows=batch_rows, flush_interval_ms=10_000
+        ),
         send_dead_letter=send,
         send_alert=send,
         retry_initial_s=0.01,
@@ -117,5 +119,38 @@ def test_failed_writes_are_retried_and_nothing_is_acked_meanwhile() -> None:
         assert client.inserts == [("events", 4)]
         assert runtime.failed_writes == 3
         assert runtime.stats()["rows_written"] == {"events": 4}
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_chunks_of_both_topics_keep_their_rows_apart() -> None:
+    """The events and feedback agents interleave at every await (here: DLQ sends)."""
+
+    async def scenario() -> None:
+        client = FakeClient()
+        sent: list[bytes] = []
+        runtime = _runtime(client, sent)
+
+        async def slow_send(key: bytes | None, value: bytes) -> Any:
+            await asyncio.sleep(0.001)
+            sent.append(value)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+        runtime.send_dead_letter = slow_send
+        feedback = [
+            Rec("f", 0, i, b"a", orjson.dumps({
+                "type": "feedback", "event_id": f"e{i}", "ts": "2026-11-25T10:00:00Z",
+                "app": "a", "outcome": True,
+            }))  # fmt: skip
+            for i in range(7)
+        ]
+        await asyncio.gather(
+            runtime.on_chunk("events", _chunk(20, bad=3), FakeEvent()),
+            runtime.on_chunk("feedback", feedback + [Rec("f", 0, 7, b"a", b"{")], FakeEvent()),
+        )
+        await runtime.drain()
+        assert sorted(client.inserts) == [("dead_letters", 4), ("events", 20), ("feedback", 7)]
 
     asyncio.run(scenario())
