@@ -126,7 +126,7 @@ def run_demo(*, n_events: int, workdir: Path) -> int:
             )
         _say(f"2. worker started (pid {worker.pid}, log {log_path})")
         try:
-            status = _drive(broker.bootstrap_servers, settings, n_events, worker, web_port)
+            status, sent = _drive(broker.bootstrap_servers, settings, n_events, worker, web_port)
         finally:
             worker.terminate()
             try:
@@ -137,9 +137,14 @@ def run_demo(*, n_events: int, workdir: Path) -> int:
             _say(f"\nthe worker log's last lines ({log_path}):")
             _say("\n".join(log_path.read_text(errors="replace").splitlines()[-25:]))
             return status
-    _say("5. worker stopped; querying ClickHouse\n")
+    _say("5. worker stopped; checking ClickHouse against what was sent")
     client = connect(settings, database=settings.clickhouse_database)
     try:
+        missing = _check_counts(client, sent)
+        if missing:
+            for line in missing:
+                _say(f"   MISMATCH {line}")
+            return 1
         for title, query in DEMO_QUERIES:
             _say(f"-- {title}\n{query}\n")
             _say(run_sql(settings, query, client=client))
@@ -150,17 +155,37 @@ def run_demo(*, n_events: int, workdir: Path) -> int:
     return 0
 
 
+def _check_counts(client: Any, sent: dict[str, int]) -> list[str]:
+    """Each table holds exactly what was sent to it; returns the mismatches."""
+    problems = []
+    for table, expected in sent.items():
+        got = client.command(f"SELECT count(DISTINCT {_KEY[table]}) FROM {table}")
+        mark = "ok" if got == expected else "MISSING"
+        _say(f"   {table:<13} {got:>7,} rows for {expected:>7,} sent  {mark}")
+        if got != expected:
+            problems.append(f"{table}: {got} rows for {expected} messages sent")
+    _say()
+    return problems
+
+
+_KEY = {
+    "events": "event_id",
+    "feedback": "event_id",
+    "dead_letters": "(kafka_partition, kafka_offset)",
+}
+
+
 def _drive(
     bootstrap: str, settings: Settings, n_events: int, worker: subprocess.Popen[bytes], port: int
-) -> int:
+) -> tuple[int, dict[str, int]]:
     deadline = time.monotonic() + 60
     while _stats(port) is None:
         if worker.poll() is not None:
             _say(f"   the worker exited with status {worker.returncode} before it was ready")
-            return 1
+            return 1, {}
         if time.monotonic() > deadline:
             _say("   the worker did not become ready within 60 s")
-            return 1
+            return 1, {}
         time.sleep(0.25)
     started = time.monotonic()
     n, n_feedback, n_bad = _publish(bootstrap, settings, n_events)
@@ -178,11 +203,11 @@ def _drive(
             break
         if worker.poll() is not None:
             _say(f"   the worker exited with status {worker.returncode}")
-            return 1
+            return 1, {}
         time.sleep(0.2)
     else:
         _say(f"   not every message was accounted for within {SETTLE_TIMEOUT_S:.0f} s: {stats}")
-        return 1
+        return 1, {}
     elapsed = time.monotonic() - started
     written = stats["rows_written"]
     _say(
@@ -190,4 +215,4 @@ def _drive(
         f"{written.get('events', 0):,} event rows, {written.get('feedback', 0):,} feedback rows, "
         f"{stats['rejected']} dead letters (with reasons, on slowleak.dlq and in dead_letters)"
     )
-    return 0
+    return 0, {"events": n, "feedback": n_feedback, "dead_letters": n_bad}
