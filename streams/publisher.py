@@ -27,6 +27,7 @@ key downstream.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import logging
@@ -40,12 +41,9 @@ from types import TracebackType
 from typing import Any, NamedTuple, Self
 
 import orjson
-from kafka import KafkaProducer  # type: ignore[import-untyped]  # kafka-python has no types
-from kafka.codec import has_gzip, has_lz4, has_snappy, has_zstd  # type: ignore[import-untyped]
-from kafka.errors import (  # type: ignore[import-untyped]
-    KafkaTimeoutError,
-    MessageSizeTooLargeError,
-)
+from kafka import KafkaProducer
+from kafka.codec import has_gzip, has_lz4, has_snappy, has_zstd
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from pydantic import BaseModel, ValidationError
 
 from slowleak.models import FeedbackEvent, InteractionEvent
@@ -125,7 +123,8 @@ class Publisher:
     Thread-safe. ``producer_config`` holds extra kafka-python producer settings (security, SASL,
     ``enable_idempotence=True`` on Apache Kafka, ...). ``on_drop(reason, event_id)`` runs in the
     thread that saw the drop (the caller's, or the producer's for ``send_failed``); it must be
-    quick, and what it raises is logged, not propagated.
+    quick, and what it raises is logged, not propagated. Call :meth:`close` (or use ``with``);
+    a publisher still open when the interpreter exits is closed then, with the default timeout.
     """
 
     def __init__(
@@ -157,6 +156,7 @@ class Publisher:
         self._check_settings()
         self._reset()
         self._thread.start()
+        self._close_at_exit()
 
     def _check_settings(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -304,6 +304,7 @@ class Publisher:
             if self._closing:
                 return
             self._closing = True
+        atexit.unregister(self.close)
         self.flush(timeout_s)
         with self._lock:
             self._stopping = True
@@ -317,6 +318,14 @@ class Publisher:
             self._idle.notify_all()
         if left:
             self._drop("undelivered_at_close", left)
+
+    def _close_at_exit(self) -> None:
+        # atexit runs handlers last-registered first: registering again once the KafkaProducer
+        # exists (it registers its own close) lets this close still use it at exit.
+        with self._lock:
+            if not self._closing:
+                atexit.unregister(self.close)
+                atexit.register(self.close)
 
     def __enter__(self) -> Self:
         return self
@@ -387,11 +396,12 @@ class Publisher:
             try:
                 producer = self._create_producer()
                 if producer is not None:
+                    self._close_at_exit()
                     log.info("publisher connected bootstrap_servers=%s", self.bootstrap_servers)
                     return producer
                 error = "no bootstrap server accepts connections"
             except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = _describe(exc)
             if self._due_warning("connect", 1):
                 log.warning(
                     "publisher cannot reach kafka bootstrap_servers=%s retry_in_s=%.1f "
@@ -408,7 +418,8 @@ class Publisher:
     def _create_producer(self) -> Any:
         # kafka-python 3.0.12 leaks a socket per refused connection while bootstrapping, and a
         # constructor that fails leaves its client open: probe first, close what it made on error.
-        if "proxy_url" not in self.producer_config and not _any_accepts(self.bootstrap_servers):
+        proxied = {"proxy_url", "socks5_proxy"} & self.producer_config.keys()
+        if not proxied and not _any_accepts(self.bootstrap_servers):
             return None
         clients: list[Any] = []
         make_client = self.producer_config.get(
@@ -497,7 +508,7 @@ class Publisher:
                 if not (self._queue or self._inflight):
                     self._idle.notify_all()
             if event_id is not None and reason is not None:
-                detail = "" if exc is None else f"{type(exc).__name__}: {exc}"
+                detail = "" if exc is None else _describe(exc)
                 self._drop(reason, [event_id], detail=detail)
         except Exception:
             log.exception("publisher could not count a delivery report")
@@ -516,6 +527,11 @@ class Publisher:
                 producer.close(timeout=0)
             except Exception as late:
                 log.warning("publisher producer close failed error=%s", type(late).__name__)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
 
 
 def _any_accepts(bootstrap_servers: str) -> bool:

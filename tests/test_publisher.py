@@ -7,6 +7,7 @@ started by scripts/test.sh (and one starts its own, to come up after the publish
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,8 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
+from kafka.future import Future
 
 from slowleak.models import FeedbackEvent, InteractionEvent
 from slowleak.streams.localstack import TansuBroker, free_port
@@ -81,6 +84,29 @@ def test_buffer_is_bounded_and_publish_never_blocks() -> None:
         enqueued=1_000, sent=0, dropped={"buffer_full": 50}, buffered=1_000
     )
     assert slowest_s < 0.05  # non-blocking, not a speed test
+
+
+def test_bound_holds_with_many_publishing_threads() -> None:
+    publisher = _unreachable(max_buffer_events=1_000)
+    accepted: list[int] = []
+
+    def publish_500(thread: int) -> None:
+        accepted.append(sum(publisher.publish(_event(thread * 500 + i)) for i in range(500)))
+
+    threads = [threading.Thread(target=publish_500, args=(t,)) for t in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stats = publisher.stats()
+    finally:
+        publisher.close(timeout_s=0.1)
+
+    assert sum(accepted) == 1_000
+    assert stats == PublisherStats(
+        enqueued=1_000, sent=0, dropped={"buffer_full": 1_000}, buffered=1_000
+    )
 
 
 @pytest.mark.parametrize(
@@ -286,6 +312,77 @@ def test_settings_are_checked() -> None:
         Publisher(bootstrap_servers="127.0.0.1:9", compression_type="brotli")
 
 
+# --- with a fake producer: what the broker does is the producer's report -------------------
+
+
+class _FakeProducer:
+    """Acknowledges or fails each send at once; the first ``metadata_misses`` sends time out."""
+
+    def __init__(self, *, fail_keys: frozenset[bytes] = frozenset(), metadata_misses: int = 0):
+        self.fail_keys = fail_keys
+        self.metadata_misses = metadata_misses
+        self.records: list[tuple[str, bytes, bytes]] = []
+        self.closed = False
+
+    def send(self, topic: str, *, value: bytes, key: bytes) -> Future:
+        if self.metadata_misses:
+            self.metadata_misses -= 1
+            raise KafkaTimeoutError("Failed to update metadata after 1.0 secs.")
+        future = Future()
+        if key in self.fail_keys:
+            return future.failure(NotLeaderForPartitionError("retries exhausted"))
+        self.records.append((topic, key, value))
+        return future.success(None)
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
+
+
+def _with_producer(
+    monkeypatch: pytest.MonkeyPatch, producer: _FakeProducer, **kwargs: Any
+) -> Publisher:
+    monkeypatch.setattr(Publisher, "_create_producer", lambda self: producer)
+    return Publisher(bootstrap_servers="127.0.0.1:9", **kwargs)
+
+
+def test_failed_sends_are_counted_not_silent(monkeypatch: pytest.MonkeyPatch) -> None:
+    drops = _Drops()
+    producer = _FakeProducer(fail_keys=frozenset({b"app-bad"}))
+    publisher = _with_producer(monkeypatch, producer, on_drop=drops)
+    for i in range(10):
+        publisher.publish(_event(i, app="app-bad" if i % 5 == 0 else "app-a"))
+    flushed = publisher.flush(timeout_s=5)
+    publisher.close()
+
+    assert flushed is True
+    assert publisher.stats() == PublisherStats(
+        enqueued=10, sent=8, dropped={"send_failed": 2}, buffered=0
+    )
+    assert drops.calls == [("send_failed", "e-0"), ("send_failed", "e-5")]
+    assert producer.closed
+
+
+def test_events_wait_in_order_while_topic_metadata_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    producer = _FakeProducer(metadata_misses=2)
+    publisher = _with_producer(monkeypatch, producer)
+    for i in range(5):
+        publisher.publish(_event(i))
+    flushed = publisher.flush(timeout_s=5)
+    publisher.close()
+
+    assert flushed is True
+    assert [orjson.loads(value)["event_id"] for _, _, value in producer.records] == [
+        f"e-{i}" for i in range(5)
+    ]
+    assert {(topic, key) for topic, key, _ in producer.records} == {("slowleak.events", b"app-a")}
+    assert publisher.stats().sent == 5
+
+
 # --- against a broker ------------------------------------------------------------------------
 
 
@@ -336,7 +433,9 @@ def test_events_arrive_once_each_keyed_by_app(
     assert stats == PublisherStats(enqueued=2_000, sent=2_000, dropped={}, buffered=0)
     assert len(records) == 2_000
     assert {v["event_id"] for v in values} == {f"e-{i}" for i in range(2_000)}
-    assert all(key == value["app"].encode() for (key, _), value in zip(records, values, strict=True))
+    assert all(
+        key == value["app"].encode() for (key, _), value in zip(records, values, strict=True)
+    )
     assert InteractionEvent.model_validate_json(records[0][1]).model == "gpt-x"
 
 
