@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
 from slowleak.streams import localstack
 from slowleak.streams.localstack import BrokerStartError, TansuBroker, find_tansu, free_port
 

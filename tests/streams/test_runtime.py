@@ -140,15 +140,26 @@ def test_concurrent_chunks_of_both_topics_keep_their_rows_apart() -> None:
 
         runtime.send_dead_letter = slow_send
         feedback = [
-            Rec("f", 0, i, b"a", orjson.dumps({
-                "type": "feedback", "event_id": f"e{i}", "ts": "2026-11-25T10:00:00Z",
-                "app": "a", "outcome": True,
-            }))  # fmt: skip
+            Rec(
+                "f",
+                0,
+                i,
+                b"a",
+                orjson.dumps(
+                    {
+                        "type": "feedback",
+                        "event_id": f"e{i}",
+                        "ts": "2026-11-25T10:00:00Z",
+                        "app": "a",
+                        "outcome": True,
+                    }
+                ),
+            )
             for i in range(7)
         ]
         await asyncio.gather(
             runtime.on_chunk("events", _chunk(20, bad=3), FakeEvent()),
-            runtime.on_chunk("feedback", feedback + [Rec("f", 0, 7, b"a", b"{")], FakeEvent()),
+            runtime.on_chunk("feedback", [*feedback, Rec("f", 0, 7, b"a", b"{")], FakeEvent()),
         )
         await runtime.drain()
         assert sorted(client.inserts) == [("dead_letters", 4), ("events", 20), ("feedback", 7)]
