@@ -5,25 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO, NamedTuple
+from typing import IO
 
 import orjson
 
 from slowleak.models import Settings
-from slowleak.streams.core import Detector, Output, Processor
+from slowleak.streams.core import Detector, Output, Processor, Record
 
 __all__ = ["ReplaySummary", "replay_file"]
 
 #: Consecutive lines of one kind are processed together, as the worker processes a chunk.
 CHUNK_LINES = 2_000
-
-
-class LineRecord(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass(slots=True)
@@ -76,7 +68,7 @@ def replay_file(
     output = Output()
     started = time.perf_counter()
 
-    def run(kind_feedback: bool, chunk: list[LineRecord]) -> None:
+    def run(kind_feedback: bool, chunk: list[Record]) -> None:
         output.clear()
         if kind_feedback:
             processor.feedback(chunk, output)
@@ -87,7 +79,7 @@ def replay_file(
         for letter, _ in output.dead_letters:
             err.write(f"{name}:{letter.offset}: rejected: {letter.reason}\n")
 
-    chunk: list[LineRecord] = []
+    chunk: list[Record] = []
     chunk_is_feedback = False
     for lineno, raw in enumerate(_lines(handle), start=1):
         if not raw.strip():
@@ -98,7 +90,7 @@ def replay_file(
             run(chunk_is_feedback, chunk)
             chunk = []
         chunk_is_feedback = is_feedback
-        chunk.append(LineRecord(str(name), -1, lineno, None, raw))
+        chunk.append(Record(str(name), -1, lineno, None, raw))
     if chunk:
         run(chunk_is_feedback, chunk)
     out.flush()

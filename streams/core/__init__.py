@@ -4,13 +4,20 @@ Nothing here imports faust, kafka or clickhouse_connect (a test enforces it), so
 runs inside the worker's agents and in ``slowleak replay``.
 """
 
-from slowleak.streams.core.decode import Rejected, SourceRecord, decode_feedback, decode_interaction
+from slowleak.streams.core.decode import (
+    Record,
+    Rejected,
+    SourceRecord,
+    decode_feedback,
+    decode_interaction,
+)
 from slowleak.streams.core.processor import Detector, Output, Processor
 
 __all__ = [
     "Detector",
     "Output",
     "Processor",
+    "Record",
     "Rejected",
     "SourceRecord",
     "decode_feedback",

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from slowleak.models import DeadLetter, FeedbackEvent, InteractionEvent
 
 __all__ = [
+    "Record",
     "Rejected",
     "SourceRecord",
     "dead_letter",
     "decode_feedback",
     "decode_interaction",
 ]
+
+_M = TypeVar("_M", bound=BaseModel)
 
 #: How many validation errors a reason spells out; the full list is in ``DeadLetter.errors``.
 _REASON_ERRORS = 5
@@ -35,6 +38,16 @@ class SourceRecord(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+
+
+class Record(NamedTuple):
+    """A :class:`SourceRecord` that did not come from Kafka (replay, tests)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 class Rejected(Exception):
@@ -80,22 +93,22 @@ def _rejected(exc: ValidationError, raw: bytes) -> Rejected:
     return Rejected("; ".join(parts), [dict(e) for e in errors])
 
 
-def decode_interaction(raw: bytes | None, *, max_bytes: int) -> InteractionEvent:
-    """Validate one ``slowleak.events`` message; raise :class:`Rejected` when it is not valid."""
+def _decode(model: type[_M], raw: bytes | None, max_bytes: int) -> _M:
     data = _check_size(raw, max_bytes)
     try:
-        return InteractionEvent.model_validate_json(data)
+        return model.model_validate_json(data)
     except ValidationError as exc:
         raise _rejected(exc, data) from None
+
+
+def decode_interaction(raw: bytes | None, *, max_bytes: int) -> InteractionEvent:
+    """Validate one ``slowleak.events`` message; raise :class:`Rejected` when it is not valid."""
+    return _decode(InteractionEvent, raw, max_bytes)
 
 
 def decode_feedback(raw: bytes | None, *, max_bytes: int) -> FeedbackEvent:
     """Validate one ``slowleak.feedback`` message; raise :class:`Rejected` when it is not valid."""
-    data = _check_size(raw, max_bytes)
-    try:
-        return FeedbackEvent.model_validate_json(data)
-    except ValidationError as exc:
-        raise _rejected(exc, data) from None
+    return _decode(FeedbackEvent, raw, max_bytes)
 
 
 def dead_letter(

@@ -6,13 +6,13 @@ import base64
 import subprocess
 import sys
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 import orjson
 import pytest
 
 from slowleak.models import Alert, FeedbackEvent, InteractionEvent
 from slowleak.streams.core import Output, Processor, Rejected, decode_interaction
+from slowleak.streams.core import Record as Rec
 from slowleak.streams.core.rows import EVENT_COLUMNS, FEEDBACK_COLUMNS, event_row, feedback_row
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -29,14 +29,6 @@ EVENT = {
     "output_text": "It ships today.",
     "attributes": {"region": "eu"},
 }
-
-
-class Rec(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 def rec(value: bytes | None, offset: int = 0) -> Rec:

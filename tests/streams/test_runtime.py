@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
 from slowleak.streams.core import Processor
+from slowleak.streams.core import Record as Rec
 from slowleak.streams.runtime import IngestRuntime
 from slowleak.streams.sink import ClickHouseSink
 
@@ -15,14 +16,6 @@ EVENT = {
     "event_id": "e", "ts": "2026-11-25T10:00:00Z", "app": "a", "model": "m",
     "input_tokens": 1, "output_tokens": 2, "latency_ms": 3.0, "status": "ok",
 }  # fmt: skip
-
-
-class Rec(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class FakeEvent:
