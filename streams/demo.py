@@ -151,7 +151,8 @@ def run_demo(*, n_events: int, workdir: Path) -> int:
     finally:
         client.close()
     _say("Ask your own questions of the same data:")
-    _say(f'  SLOWLEAK_CLICKHOUSE_URL={ch_url} slowleak sql "SELECT * FROM events LIMIT 5"')
+    command = sys.argv[0] if Path(sys.argv[0]).name == "slowleak" else "slowleak"
+    _say(f'  SLOWLEAK_CLICKHOUSE_URL={ch_url} {command} sql "SELECT * FROM events LIMIT 5"')
     return 0
 
 
