@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     consumer_max_poll_records: int = Field(default=5_000, ge=1)
     consumer_fetch_max_wait_ms: int = Field(default=100, ge=1, le=10_000)
+    faust_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra faust settings (JSON object in the environment), applied last.",
+    )
     consumer_session_timeout_ms: int = Field(
         default=10_000,
         ge=1_000,

@@ -18,6 +18,7 @@ from slowleak.models import Settings
 from slowleak.streams.batching import ChunkSchema, ChunkTransport, batched_topic_names
 from slowleak.streams.clickhouse import connect
 from slowleak.streams.core import Processor
+from slowleak.streams.core.detectors import default_detectors
 from slowleak.streams.runtime import IngestRuntime
 from slowleak.streams.sink import ClickHouseSink
 
@@ -25,6 +26,7 @@ __all__ = ["SlowleakApp", "create_app"]
 
 log = logging.getLogger(__name__)
 
+DETECTOR_STATE_TABLE = "detector_state"
 #: How often the timer checks whether buffered rows are old enough to write.
 FLUSH_CHECK_DIVISOR = 4
 #: Python's default GC thresholds (700, 10, 10) collect every few thousand allocations; the
@@ -62,6 +64,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         "broker_session_timeout": settings.consumer_session_timeout_ms / 1000.0,
         "broker_heartbeat_interval": settings.consumer_session_timeout_ms / 1000.0 / 4,
     }
+    options.update(settings.faust_options)
     options.update(faust_options)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = SlowleakApp(settings.app_id, **options)
@@ -82,6 +85,13 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
     async def send_alert(key: bytes | None, value: bytes) -> Any:
         return await alerts.send(key=key, value=value)
 
+    states = app.Table(
+        DETECTOR_STATE_TABLE,
+        default=None,
+        partitions=settings.topic_partitions,
+        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+        help="Per-key detector state; its changelog restores it after a restart or rebalance.",
+    )
     sink = ClickHouseSink(
         client_factory=lambda: connect(settings, database=settings.clickhouse_database),
         batch_rows=settings.sink_batch_rows,
@@ -91,7 +101,9 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         processor=Processor(
             max_message_bytes=settings.max_message_bytes,
             dlq_max_raw_bytes=settings.dlq_max_raw_bytes,
+            detectors=default_detectors(states),
         ),
+        state_store=states,
         sink=sink,
         send_dead_letter=send_dead_letter,
         send_alert=send_alert,
@@ -121,5 +133,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
 
 
 async def _drain_on_revoke(app: SlowleakApp, revoked: Any, **kwargs: Any) -> None:
-    """Before partitions move to another worker, write what was read from them."""
+    """Before partitions move to another worker, write what was read from them, and let
+    detectors reload their states from the table (which now holds only assigned partitions)."""
     await app.runtime.drain()
+    app.runtime.processor.forget_states()

@@ -11,6 +11,7 @@ import orjson
 
 from slowleak.models import Settings
 from slowleak.streams.core import Detector, Output, Processor, Record
+from slowleak.streams.core.detectors import default_detectors
 
 __all__ = ["ReplaySummary", "replay_file"]
 
@@ -52,7 +53,7 @@ def replay_file(
     settings: Settings,
     out: IO[str],
     err: IO[str],
-    detectors: Sequence[Detector] = (),
+    detectors: Sequence[Detector] | None = None,
 ) -> ReplaySummary:
     """Feed each line of ``handle`` to the same :class:`Processor` the worker runs.
 
@@ -61,7 +62,7 @@ def replay_file(
     processor = Processor(
         max_message_bytes=settings.max_message_bytes,
         dlq_max_raw_bytes=0,
-        detectors=detectors,
+        detectors=default_detectors() if detectors is None else detectors,
     )
     name = getattr(handle, "name", "stdin")
     summary = ReplaySummary()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, Protocol
 
@@ -50,6 +50,7 @@ class IngestRuntime:
         sink: ClickHouseSink,
         send_dead_letter: Send,
         send_alert: Send,
+        state_store: MutableMapping[str, Any] | None = None,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
     ) -> None:
@@ -57,6 +58,7 @@ class IngestRuntime:
         self.sink = sink
         self.send_dead_letter = send_dead_letter
         self.send_alert = send_alert
+        self.state_store = state_store
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self._acks: list[Ackable] = []
@@ -75,6 +77,11 @@ class IngestRuntime:
             self.processor.interactions(records, out)
         else:
             self.processor.feedback(records, out)
+        if self.state_store is not None:
+            # One write per changed key per chunk, inside the chunk's event: the changelog
+            # record goes to the chunk's partition, so the state moves with its partition.
+            for key, state in self.processor.dirty_states().items():
+                self.state_store[key] = state
         await self._publish(out.dead_letters, out.alerts)
         sink = self.sink
         if out.events:

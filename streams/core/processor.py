@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from slowleak.models import Alert, DeadLetter, FeedbackEvent, InteractionEvent
 from slowleak.streams.core.decode import (
@@ -127,6 +127,22 @@ class Processor:
                 out.alerts.extend(detector.on_feedback(fb))
             self.stats.feedback += 1
         self.stats.alerts += len(out.alerts) - alerts_before
+
+    def dirty_states(self) -> dict[str, Any]:
+        """Detector states changed since the last call, by store key (to persist once per chunk)."""
+        states: dict[str, Any] = {}
+        for detector in self.detectors:
+            dirty = getattr(detector, "dirty_states", None)
+            if dirty is not None:
+                states.update(dirty())
+        return states
+
+    def forget_states(self) -> None:
+        """Drop detectors' cached states (after a rebalance); they reload from their store."""
+        for detector in self.detectors:
+            forget = getattr(detector, "forget", None)
+            if forget is not None:
+                forget()
 
     def _reject(self, record: SourceRecord, rejected: Rejected, out: Output) -> None:
         letter = dead_letter(
