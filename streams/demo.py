@@ -25,6 +25,8 @@ __all__ = ["DEMO_QUERIES", "run_demo"]
 #: Waiting for the worker to account for every message, at most.
 SETTLE_TIMEOUT_S = 180.0
 FEEDBACK_SHARE = 0.3
+#: Share of the calls after which the provider quietly swaps the snapshot behind gpt-4o.
+PROVIDER_SWAP_SHARE = 0.6
 
 DEMO_QUERIES: tuple[tuple[str, str], ...] = (
     (
@@ -44,6 +46,10 @@ FROM events WHERE status = 'ok' GROUP BY app ORDER BY p95_ms DESC""",
         """SELECT e.app AS app, count() AS judged, round(avg(f.outcome) * 100, 1) AS success_pct
 FROM feedback AS f INNER JOIN events AS e ON e.event_id = f.event_id
 GROUP BY app ORDER BY app""",
+    ),
+    (
+        "Alerts: the provider swapped the model behind gpt-4o (also on topic slowleak.alerts)",
+        """SELECT ts, kind, app, summary FROM alerts ORDER BY ts""",
     ),
     (
         "What the worker rejected, and why (also on topic slowleak.dlq)",
@@ -71,7 +77,11 @@ def _publish(bootstrap: str, settings: Settings, n_events: int) -> tuple[int, in
 
     from slowleak.streams.publisher import Publisher
 
-    gen = TrafficGenerator(seed=7, start=datetime.now(UTC) - timedelta(minutes=30))
+    gen = TrafficGenerator(
+        seed=7,
+        start=datetime.now(UTC) - timedelta(minutes=30),
+        provider_swap_at=int(n_events * PROVIDER_SWAP_SHARE),
+    )
     n_feedback = 0
     with Publisher(bootstrap_servers=bootstrap, max_buffer_events=n_events * 2) as publisher:
         for i in range(n_events):
@@ -147,7 +157,7 @@ def run_demo(*, n_events: int, workdir: Path) -> int:
             return 1
         for title, query in DEMO_QUERIES:
             _say(f"-- {title}\n{query}\n")
-            _say(run_sql(settings, query, client=client))
+            _say(run_sql(settings, query, client=client, max_cell=400))
     finally:
         client.close()
     _say("Ask your own questions of the same data:")
@@ -214,6 +224,7 @@ def _drive(
     _say(
         f"4. every message accounted for in {elapsed:.1f} s: "
         f"{written.get('events', 0):,} event rows, {written.get('feedback', 0):,} feedback rows, "
-        f"{stats['rejected']} dead letters (with reasons, on slowleak.dlq and in dead_letters)"
+        f"{stats['rejected']} dead letters (with reasons, on slowleak.dlq and in dead_letters), "
+        f"{stats['alerts']} alert(s)"
     )
     return 0, {"events": n, "feedback": n_feedback, "dead_letters": n_bad}

@@ -18,7 +18,7 @@ __all__ = ["format_table", "run_sql"]
 MAX_CELL = 60
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, max_cell: int = MAX_CELL) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, datetime):
@@ -26,12 +26,14 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     text = str(value)
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+    return text if len(text) <= max_cell else text[: max_cell - 1] + "…"
 
 
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as an aligned text table with a row count, the way a person reads them."""
-    cells = [[_cell(v) for v in row] for row in rows]
+def format_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, max_cell: int = MAX_CELL
+) -> str:
+    """Rows as an aligned text table with a row count; cells longer than ``max_cell`` are cut."""
+    cells = [[_cell(v, max_cell) for v in row] for row in rows]
     widths = [len(c) for c in columns]
     for row in cells:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
@@ -59,7 +61,14 @@ def _csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
-def run_sql(settings: Settings, query: str, *, fmt: str = "table", client: Any = None) -> str:
+def run_sql(
+    settings: Settings,
+    query: str,
+    *,
+    fmt: str = "table",
+    client: Any = None,
+    max_cell: int = MAX_CELL,
+) -> str:
     """Run ``query`` in slowleak's database and return the formatted result."""
     own = client is None
     client = client or connect(settings, database=settings.clickhouse_database)
@@ -73,4 +82,4 @@ def run_sql(settings: Settings, query: str, *, fmt: str = "table", client: Any =
         return _json_lines(columns, rows)
     if fmt == "csv":
         return _csv(columns, rows)
-    return format_table(columns, rows)
+    return format_table(columns, rows, max_cell=max_cell)

@@ -48,9 +48,18 @@ _PRICES_PER_MTOK = {  # USD per million tokens (input, output), for plausible co
 class TrafficGenerator:
     """Interaction and feedback events (as dicts in the contract's JSON shape), seeded."""
 
-    def __init__(self, *, seed: int = 7, start: datetime, calls_per_second: float = 50.0) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 7,
+        start: datetime,
+        calls_per_second: float = 50.0,
+        provider_swap_at: int | None = None,
+    ) -> None:
         if calls_per_second <= 0:
             raise ValueError("calls_per_second must be positive")
+        #: From this call on, the provider serves support-bot's gpt-4o from a new snapshot.
+        self.provider_swap_at = provider_swap_at
         self.seed = seed
         self.start = start
         self.calls_per_second = calls_per_second
@@ -88,6 +97,10 @@ class TrafficGenerator:
             "prompt_version": "v14",
             "cost_usd": round((input_tokens * price_in + output_tokens * price_out) / 1e6, 6),
         }
+        swapped = self.provider_swap_at is not None and self._n >= self.provider_swap_at
+        if swapped and model == "gpt-4o":
+            event["response_model"] = "gpt-4o-2024-11-20"
+            event["system_fingerprint"] = "fp_9b0f3d"
         if status == "ok":
             event["finish_reason"] = "stop"
             event["outcome"] = rng.random() < profile.success_rate
