@@ -19,7 +19,8 @@ class DeclaredModelChange(KeyedDetector):
     at once (OpenAI's ``system_fingerprint`` alternates between a few values), so a value that
     was seen before under the key is not a change; only a value never seen under it is, and the
     alert names the value it replaced (the last one seen) and when that was first seen. At most
-    ``max_known`` values are remembered per field (the least recently seen is forgotten).
+    ``max_known`` values are remembered per field (the one least recently switched to is
+    forgotten). The common case, the same value as the previous call, costs two comparisons.
 
     >>> from datetime import UTC, datetime
     >>> from slowleak.models import InteractionEvent
@@ -51,18 +52,19 @@ class DeclaredModelChange(KeyedDetector):
         key = f"{event.app}|{event.env}|{event.variant}|{event.model}"
         state = self.state(key)
         alerts: list[Alert] = []
-        ts = event.ts.isoformat()
         for field in _FIELDS:
             new = getattr(event, field)
             if new is None:
                 continue
-            # known: value -> [first seen ts, last seen ts]; "last": the latest value seen.
-            known: dict[str, list[str]] = state.setdefault(field, {})
             last = state.get(f"last_{field}")
+            if new == last:  # the common case: nothing changed
+                continue
+            # known: value -> [first seen (event time), last switched to (event time)].
+            known: dict[str, list[str]] = state.setdefault(field, {})
+            ts = event.ts.isoformat()
+            state[f"last_{field}"] = new
+            self.touch(key)
             if new in known:
-                if last != new:
-                    state[f"last_{field}"] = new
-                    self.touch(key)
                 known[new][1] = ts
                 continue
             if last is not None:
@@ -70,8 +72,6 @@ class DeclaredModelChange(KeyedDetector):
             known[new] = [ts, ts]
             if len(known) > self.max_known:
                 del known[min(known, key=lambda v: known[v][1])]
-            state[f"last_{field}"] = new
-            self.touch(key)
         return alerts
 
     def _alert(
