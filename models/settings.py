@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     sink_batch_rows: int = Field(
         default=20_000, ge=1, description="Flush when this many rows are buffered..."
     )
+    sink_idle_flush_ms: int = Field(
+        default=200,
+        ge=10,
+        description="...or when no input arrived for this long (the stream caught up).",
+    )
+    sink_max_inflight: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Concurrent inserts to a ClickHouse server (embedded ClickHouse uses 1).",
+    )
     sink_flush_interval_ms: int = Field(
         default=1_000, ge=10, description="...or when the oldest buffered row is this old."
     )

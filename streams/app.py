@@ -96,6 +96,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         client_factory=lambda: connect(settings, database=settings.clickhouse_database),
         batch_rows=settings.sink_batch_rows,
         flush_interval_ms=settings.sink_flush_interval_ms,
+        idle_flush_ms=settings.sink_idle_flush_ms,
     )
     runtime = app.runtime = IngestRuntime(
         processor=Processor(
@@ -104,6 +105,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
             detectors=default_detectors(states),
         ),
         state_store=states,
+        max_inflight=1 if settings.clickhouse.embedded else settings.sink_max_inflight,
         sink=sink,
         send_dead_letter=send_dead_letter,
         send_alert=send_alert,
@@ -119,7 +121,9 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         async for event in stream.noack().events():
             await runtime.on_chunk("feedback", event.value, event)
 
-    @app.timer(interval=settings.sink_flush_interval_ms / 1000.0 / FLUSH_CHECK_DIVISOR)  # type: ignore[untyped-decorator]
+    check_s = min(settings.sink_flush_interval_ms, settings.sink_idle_flush_ms) / 1000.0
+
+    @app.timer(interval=check_s / FLUSH_CHECK_DIVISOR)  # type: ignore[untyped-decorator]
     async def flush_sink() -> None:
         await runtime.flush_if_due()
 

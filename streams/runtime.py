@@ -1,9 +1,9 @@
 """Glue between the stream and the pure core: chunks in, rows to ClickHouse, acks after writes.
 
 Offsets are acknowledged only after everything a chunk produced is durable: its rows inserted
-into ClickHouse and its dead letters and alerts delivered to Kafka. At most one write is in
-flight; while it is, the stream goes on filling the next batch, and when the next batch is due
-before the write has finished, the agent waits (backpressure: faust's bounded buffers then stop
+into ClickHouse and its dead letters and alerts delivered to Kafka. At most ``max_inflight``
+writes are in flight; meanwhile the stream goes on filling the next batch, and when it is due
+before a writer is free, the agent waits (backpressure: faust's bounded buffers then stop
 fetching). Nothing here imports faust: events are anything with ``ack()``.
 """
 
@@ -51,9 +51,12 @@ class IngestRuntime:
         send_dead_letter: Send,
         send_alert: Send,
         state_store: MutableMapping[str, Any] | None = None,
+        max_inflight: int = 2,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
     ) -> None:
+        if max_inflight < 1:
+            raise ValueError("max_inflight must be at least 1")
         self.processor = processor
         self.sink = sink
         self.send_dead_letter = send_dead_letter
@@ -63,9 +66,10 @@ class IngestRuntime:
         self.retry_max_s = retry_max_s
         self._acks: list[Ackable] = []
         self._deliveries: list[Awaitable[Any]] = []
-        self._inflight: asyncio.Task[None] | None = None
+        self.max_inflight = max_inflight
+        self._inflight: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="slowleak-sink")
+        self._executor = ThreadPoolExecutor(max_inflight, thread_name_prefix="slowleak-sink")
         self.failed_writes = 0
         self.rows_written: dict[str, int] = {}
 
@@ -112,30 +116,35 @@ class IngestRuntime:
         self.sink.add("alerts", ALERT_COLUMNS, alert_rows)
 
     async def flush(self) -> None:
-        """Start writing what is buffered (waiting first for the write in flight, if any)."""
+        """Start writing what is buffered, first waiting for a free writer if all are busy."""
         async with self._lock:
-            if self._inflight is not None:
-                await self._inflight
-                self._inflight = None
+            while len(self._inflight) >= self.max_inflight:
+                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             if not self._acks and self.sink.buffered == 0:
                 return
             batch = self.sink.take()
             acks, self._acks = self._acks, []
             deliveries, self._deliveries = self._deliveries, []
-            self._inflight = asyncio.create_task(self._write(batch, acks, deliveries))
+            task = asyncio.create_task(self._write(batch, acks, deliveries))
+            self._inflight.add(task)
+            task.add_done_callback(self._write_done)
+
+    def _write_done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sink write crashed error=%r", task.exception())
 
     async def flush_if_due(self) -> None:
-        """For a timer: flush when the age bound is reached and no write is in flight."""
-        if self.sink.due and (self._inflight is None or self._inflight.done()):
+        """For a timer: flush when the age bound is reached and a writer is free."""
+        if self.sink.due and len(self._inflight) < self.max_inflight:
             await self.flush()
 
     async def drain(self) -> None:
         """Write everything and wait for it (at shutdown and before partitions are revoked)."""
         await self.flush()
         async with self._lock:
-            if self._inflight is not None:
-                await self._inflight
-                self._inflight = None
+            if self._inflight:
+                await asyncio.wait(set(self._inflight))
 
     async def _write(
         self, batch: PendingBatch, acks: list[Ackable], deliveries: list[Awaitable[Any]]
@@ -171,10 +180,8 @@ class IngestRuntime:
             "rows_written": dict(self.rows_written),
             "rows_buffered": self.sink.buffered,
             "chunks_unacked": len(self._acks),
-            "write_in_flight": self._inflight is not None and not self._inflight.done(),
-            "settled": not self._acks
-            and self.sink.buffered == 0
-            and (self._inflight is None or self._inflight.done()),
+            "writes_in_flight": len(self._inflight),
+            "settled": not self._acks and self.sink.buffered == 0 and not self._inflight,
             "failed_writes": self.failed_writes,
         }
 

@@ -12,6 +12,7 @@ the writer thread), not in ``__init__``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class ClickHouseSink:
         client_factory: Callable[[], Any],
         batch_rows: int,
         flush_interval_ms: int,
+        idle_flush_ms: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if batch_rows < 1:
@@ -80,20 +82,31 @@ class ClickHouseSink:
         self.client_factory = client_factory
         self.batch_rows = batch_rows
         self.flush_interval_ms = flush_interval_ms
+        self.idle_flush_ms = idle_flush_ms
+        self._last_add: float = 0.0
         self.clock = clock
-        self._client: Any = None
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
         self._tables: dict[str, _TableBuffer] = {}
         self._buffered = 0
         self._oldest: float | None = None
 
-    def setup(self) -> None:
-        if self._client is None:
-            self._client = self.client_factory()
+    def setup(self) -> Any:
+        """The calling thread's client, created on first use (one per writer thread)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self.client_factory()
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+        self._local = threading.local()
 
     def add(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         if not rows:
@@ -105,8 +118,9 @@ class ClickHouseSink:
             raise ValueError(f"rows for {table} come with different columns")
         buffer.rows.extend(rows)
         self._buffered += len(rows)
+        self._last_add = self.clock()
         if self._oldest is None:
-            self._oldest = self.clock()
+            self._oldest = self._last_add
 
     @property
     def buffered(self) -> int:
@@ -115,12 +129,22 @@ class ClickHouseSink:
 
     @property
     def due(self) -> bool:
-        """True when a flush should happen now (size or age bound reached)."""
+        """True when a flush should happen now: size bound, age bound, or input gone idle.
+
+        Idle: nothing was added for ``idle_flush_ms`` (the stream caught up), so the rows of a
+        burst land at once instead of waiting out the age bound, while a trickle of input still
+        makes at most one insert per ``idle_flush_ms``.
+        """
         if self._oldest is None:
             return False
         if self._buffered >= self.batch_rows:
             return True
-        return (self.clock() - self._oldest) * 1000.0 >= self.flush_interval_ms
+        now = self.clock()
+        if (now - self._oldest) * 1000.0 >= self.flush_interval_ms:
+            return True
+        return self.idle_flush_ms is not None and (
+            (now - self._last_add) * 1000.0 >= self.idle_flush_ms
+        )
 
     def take(self) -> PendingBatch:
         """Detach everything buffered as one batch to write; the buffers start empty again."""
@@ -138,13 +162,13 @@ class ClickHouseSink:
         Each table is dropped from the batch once inserted, so a retry after a partial failure
         writes only what is left.
         """
-        self.setup()
+        client = self.setup()
         started = self.clock()
         written: dict[str, int] = {}
         for table in list(batch.tables):
             columns, rows = batch.tables[table]
             try:
-                self._client.insert(table, rows, column_names=list(columns))
+                client.insert(table, rows, column_names=list(columns))
             except Exception as exc:
                 raise SinkUnavailable(
                     f"insert of {len(rows)} rows into {table} failed: {exc}"
