@@ -271,25 +271,22 @@ def test_event_naive_timestamp() -> None:
 
 
 @pytest.mark.parametrize(
-    "ts",
+    ("ts", "error_type", "msg"),
     [
-        "1970-01-01T00:00:00Z",
-        "1999-12-31T23:59:59.999Z",
-        "9999-12-31T23:59:59Z",
-        TS_MAX.isoformat(),
+        ("1970-01-01T00:00:00Z", "greater_than_equal",
+         "Input should be greater than or equal to 2000-01-01T00:00:00Z"),
+        ("1999-12-31T23:59:59.999Z", "greater_than_equal",
+         "Input should be greater than or equal to 2000-01-01T00:00:00Z"),
+        ("9999-12-31T23:59:59Z", "less_than", "Input should be less than 2100-01-01T00:00:00Z"),
+        (TS_MAX.isoformat(), "less_than", "Input should be less than 2100-01-01T00:00:00Z"),
     ],
-)
-def test_event_implausible_timestamp(ts: str) -> None:
+)  # fmt: skip
+def test_event_implausible_timestamp(ts: str, error_type: str, msg: str) -> None:
     with pytest.raises(ValidationError) as exc_info:
         InteractionEvent.model_validate_json(event_json(ts=ts))
 
     assert exc_info.value.errors(include_url=False, include_context=False) == [
-        {
-            "type": "value_error",
-            "loc": ("ts",),
-            "msg": "Value error, ts must be between 2000 and 2100 (RFC 3339 with an offset)",
-            "input": ts,
-        }
+        {"type": error_type, "loc": ("ts",), "msg": msg, "input": ts}
     ]
 
 

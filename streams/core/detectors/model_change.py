@@ -9,7 +9,11 @@ from slowleak.streams.core.detectors.base import KeyedDetector, StateStore, aler
 
 __all__ = ["DeclaredModelChange"]
 
-_FIELDS = ("response_model", "system_fingerprint")
+#: (event field, state key of the last value seen), precomputed for the per-event path.
+_FIELDS = (
+    ("response_model", "last_response_model"),
+    ("system_fingerprint", "last_system_fingerprint"),
+)
 
 
 class DeclaredModelChange(KeyedDetector):
@@ -52,17 +56,17 @@ class DeclaredModelChange(KeyedDetector):
         key = f"{event.app}|{event.env}|{event.variant}|{event.model}"
         state = self.state(key)
         alerts: list[Alert] = []
-        for field in _FIELDS:
+        for field, last_key in _FIELDS:
             new = getattr(event, field)
             if new is None:
                 continue
-            last = state.get(f"last_{field}")
+            last = state.get(last_key)
             if new == last:  # the common case: nothing changed
                 continue
             # known: value -> [first seen (event time), last switched to (event time)].
             known: dict[str, list[str]] = state.setdefault(field, {})
             ts = event.ts.isoformat()
-            state[f"last_{field}"] = new
+            state[last_key] = new
             self.touch(key)
             if new in known:
                 known[new][1] = ts
