@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -47,6 +46,7 @@ import orjson
 
 from slowleak.streams.localstack import TansuBroker, free_port, free_ports
 from slowleak.streams.synthetic import TrafficGenerator
+from slowleak.streams.worker import fetch_stats
 
 ROOT = Path(__file__).resolve().parent.parent
 CLICKHOUSE_SCRIPT = ROOT / "scripts" / "clickhouse_server.py"
@@ -291,12 +291,7 @@ class WorkerRun:
     unique_ids: int
 
 
-def stats(port: int) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/slowleak/stats/", timeout=2) as r:
-            return dict(json.load(r))
-    except OSError:
-        return None
+stats = fetch_stats
 
 
 def combined(pages: list[dict[str, Any]]) -> dict[str, Any]:

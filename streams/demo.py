@@ -5,13 +5,11 @@ Broker (Tansu) -> ``slowleak worker`` (faust, embedded ClickHouse) -> SQL, narra
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 from slowleak.models import Settings
 from slowleak.streams.localstack import TansuBroker, free_port
 from slowleak.streams.synthetic import TrafficGenerator, malformed_messages
+from slowleak.streams.worker import fetch_stats
 
 __all__ = ["DEMO_QUERIES", "run_demo"]
 
@@ -61,14 +60,6 @@ ORDER BY kafka_partition, offset""",
 
 def _say(text: str = "") -> None:
     print(text, flush=True)
-
-
-def _stats(port: int) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/slowleak/stats/", timeout=2) as r:
-            return dict(json.load(r))
-    except OSError:
-        return None
 
 
 def _publish(bootstrap: str, settings: Settings, n_events: int) -> tuple[int, int, int]:
@@ -190,7 +181,7 @@ def _drive(
     bootstrap: str, settings: Settings, n_events: int, worker: subprocess.Popen[bytes], port: int
 ) -> tuple[int, dict[str, int]]:
     deadline = time.monotonic() + 60
-    while _stats(port) is None:
+    while fetch_stats(port) is None:
         if worker.poll() is not None:
             _say(f"   the worker exited with status {worker.returncode} before it was ready")
             return 1, {}
@@ -208,7 +199,7 @@ def _drive(
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     stats: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        stats = _stats(port) or stats
+        stats = fetch_stats(port) or stats
         seen = stats.get("interactions", 0) + stats.get("feedback", 0) + stats.get("rejected", 0)
         if seen >= expected and stats.get("rows_buffered") == 0 and stats.get("settled"):
             break

@@ -5,14 +5,23 @@ Misconfiguration fails here, before faust starts, with a message that says what 
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import urllib.request
 from typing import Any
 
 from slowleak.models import Settings
 from slowleak.streams.clickhouse import apply_migrations, connect
 
-__all__ = ["REQUIRED_TABLES", "StartupError", "check_clickhouse", "ensure_topics", "run_worker"]
+__all__ = [
+    "REQUIRED_TABLES",
+    "StartupError",
+    "check_clickhouse",
+    "ensure_topics",
+    "fetch_stats",
+    "run_worker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +117,15 @@ def _partition_counts(admin: Any, topics: list[str]) -> dict[str, int]:
     for meta in admin.describe_topics(topics):
         counts[meta["name"]] = len(meta["partitions"])
     return counts
+
+
+def fetch_stats(port: int, host: str = "127.0.0.1") -> dict[str, Any] | None:
+    """A running worker's counters (``GET /slowleak/stats/``), or None if it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/slowleak/stats/", timeout=2) as r:
+            return dict(json.load(r))
+    except OSError:
+        return None
 
 
 def run_worker(

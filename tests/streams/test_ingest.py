@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from kafka.admin import KafkaAdminClient
 
 from slowleak.streams.localstack import free_port
 from slowleak.streams.synthetic import TrafficGenerator, malformed_messages
+from slowleak.streams.worker import fetch_stats
 
 pytestmark = pytest.mark.integration
 
@@ -84,12 +84,7 @@ class Worker:
                 self.proc.wait()
 
     def stats(self) -> dict[str, Any] | None:
-        url = f"http://127.0.0.1:{self.web_port}/slowleak/stats/"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return dict(json.load(response))
-        except OSError:
-            return None
+        return fetch_stats(self.web_port)
 
     def wait_settled(self, expected: int) -> dict[str, Any]:
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
@@ -124,6 +119,22 @@ def _produce(kafka: str, topic: str, messages: list[tuple[bytes | None, bytes]])
         producer.send(topic, key=key, value=value)
     producer.flush(30)
     producer.close()
+
+
+def _read_topic(kafka: str, topic: str) -> list[dict[str, Any]]:
+    """Every JSON message on ``topic``, read from the beginning by a fresh group."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5_000,
+        group_id=f"reader-{uuid.uuid4().hex[:6]}",
+        session_timeout_ms=6_000,
+    )
+    try:
+        return [json.loads(m.value) for m in consumer]
+    finally:
+        consumer.close()
 
 
 def _events(n: int, seed: int = 1) -> list[dict[str, Any]]:
@@ -199,16 +210,7 @@ def test_malformed_messages_go_to_the_dlq_with_reasons_and_nothing_is_lost(
     for raw, reason in expected.items():
         assert by_raw[raw.decode()] == reason
 
-    consumer = KafkaConsumer(
-        worker.topics["dlq"],
-        bootstrap_servers=worker.kafka,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5_000,
-        group_id=f"dlq-reader-{uuid.uuid4().hex[:6]}",
-        session_timeout_ms=6_000,
-    )
-    letters = [json.loads(m.value) for m in consumer]
-    consumer.close()
+    letters = _read_topic(worker.kafka, worker.topics["dlq"])
     assert len(letters) == len(bad)
     raws = {base64.b64decode(d["raw_b64"]) for d in letters}
     assert raws == {raw for _, raw in bad}
@@ -324,15 +326,6 @@ def test_model_change_alert_reaches_topic_and_table_and_state_survives_restart(
         ("fp_a", "fp_b"),
         ("fp_b", "fp_c"),
     ]
-    consumer = KafkaConsumer(
-        worker.topics["alerts"],
-        bootstrap_servers=worker.kafka,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5_000,
-        group_id=f"alerts-reader-{uuid.uuid4().hex[:6]}",
-        session_timeout_ms=6_000,
-    )
-    published = [json.loads(m.value) for m in consumer]
-    consumer.close()
+    published = _read_topic(worker.kafka, worker.topics["alerts"])
     assert [a["details"]["new"] for a in published] == ["fp_b", "fp_c"]
     assert all(a["summary"].startswith("support-bot asks for gpt-4o") for a in published)
