@@ -50,10 +50,12 @@ class BernoulliDrift:
     :data:`~slowleak.streams.core.stats.thresholds.SHIFTS` and per direction (``"down"``: the
     rate falls, ``"up"``, or ``"both"``), each with its calibrated threshold and charged for the
     warm-up's estimation error (see :mod:`~slowleak.streams.core.stats.thresholds`): about one
-    false alarm per 1,000,000 stable events, whatever ``p0`` and ``warmup`` are. How small a
-    shift can be detected depends on ``warmup``: members whose shift the warm-up cannot tell
-    from its own error are not run. With the default 20,000, 0.83 -> 0.81 (0.12 log-odds) is
-    detected after ~5,500 events (median); with 2,000, only drops of ~0.4 log-odds and more.
+    false alarm per 1,000,000 stable events at any reference rate in 0.01..0.99 and warm-up in
+    2,000..200,000 (what the calibration covered). How small a shift can be detected depends on
+    ``warmup``: members whose shift the warm-up cannot tell from its own error are not run.
+    With the default 30,000, 0.83 -> 0.81 (0.14 log-odds) is detected ~5,400 events after it
+    starts (median; ~6,100 with 20,000, ~8,600 with 10,000); with 2,000 only shifts from ~0.4
+    log-odds (0.83 -> 0.76) are run.
 
     :meth:`update` returns ``True`` on the event where a member crosses its threshold; the
     properties then describe that member. Policy after a detection: the next :meth:`update`
@@ -67,10 +69,10 @@ class BernoulliDrift:
     ...     if detector.update(rng.random() < (0.83 if i < 10_000 else 0.70)):
     ...         print(i, detector.change_index, round(detector.reference, 3))
     ...         break
-    10093 10006 0.834
+    10249 10012 0.829
     """
 
-    def __init__(self, direction: Direction = "down", warmup: int = 20_000) -> None:
+    def __init__(self, direction: Direction = "down", warmup: int = 30_000) -> None:
         if direction not in _DIRECTIONS:
             raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
         if warmup < 100:
@@ -125,9 +127,12 @@ class BernoulliDrift:
         ones = self._ones
         if x:
             self._ones += 1
+            increments = self._inc[1]
+        else:
+            increments = self._inc[0]
         s, h = self._s, self._h
         best = 1.0
-        for k, d in enumerate(self._inc[x]):
+        for k, d in enumerate(increments):
             v = s[k]
             if d > 0.0:
                 if v == 0.0:  # leaves 0 now: it was 0 after the previous event
@@ -167,7 +172,8 @@ class BernoulliDrift:
 
     @property
     def reference(self) -> float | None:
-        """The reference rate ``p0`` estimated by the warm-up (``None`` while warming up)."""
+        """The reference rate ``(True events + 0.5) / (warmup + 1)`` of the warm-up (``None``
+        while warming up)."""
         return None if math.isnan(self._p0) else self._p0
 
     @property

@@ -32,7 +32,7 @@ class TailShift:
     ...     if detector.update(rng.lognormvariate(6.0, sigma)):
     ...         print(i, detector.change_index, round(detector.estimate, 2))
     ...         break
-    5063 4995 0.19
+    5084 4995 0.19
     """
 
     def __init__(
