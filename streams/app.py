@@ -44,6 +44,17 @@ class SlowleakApp(faust.App):
     def _new_transport(self) -> TransportT:
         return ChunkTransport(self.conf.broker_consumer, self)
 
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        """faust waits here for every message in progress to be acked, before a rebalance and at
+        shutdown, then commits. Chunks are acked only after their rows are written, so write
+        them now instead of leaving them to the timer (which may already be stopped)."""
+        await self.runtime.drain()
+        # faust's own commit in wait_empty did not reach the broker at shutdown (seen with
+        # a restart right after a burst: the next worker re-read it); commit explicitly.
+        committed = await consumer.commit()
+        logger.info("sink drained before rebalance or stop committed=%s", committed)
+        await super()._consumer_wait_empty(consumer, logger)
+
 
 def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
     """The worker's faust app for ``settings``; ``faust_options`` override faust settings."""
