@@ -298,8 +298,11 @@ def test_restart_resumes_after_the_committed_offset(worker: Worker, ch_client: A
     )
     worker.start()
     stats = worker.wait_settled(len(second))
-    assert stats["interactions"] == len(second)
-    assert ch_client.command("SELECT count() FROM events") == 2_000
+    # At least once: the restarted worker reads everything after its last commit. It usually
+    # resumes exactly after the first burst, but a commit racing the shutdown can make it read
+    # that burst again; the ReplacingMergeTree then holds each call once (FINAL).
+    assert stats["interactions"] in (len(second), len(first) + len(second))
+    assert ch_client.command("SELECT count() FROM events FINAL") == 2_000
     assert ch_client.command("SELECT uniqExact(event_id) FROM events") == 2_000
 
 
