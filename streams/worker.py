@@ -72,7 +72,7 @@ def _check_reachable(bootstrap_servers: str, timeout_s: float = 5.0) -> None:
 def ensure_topics(settings: Settings) -> None:
     """Create the topics that do not exist; events and feedback must have equal partitions."""
     from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     _check_reachable(settings.kafka_bootstrap_servers)
     admin = KafkaAdminClient(
@@ -99,6 +99,8 @@ def ensure_topics(settings: Settings) -> None:
         if new:
             try:
                 admin.create_topics(new, wait_for_metadata=True)
+            except TopicAlreadyExistsError:
+                pass  # another worker starting at the same moment created them first
             except KafkaError as exc:
                 raise StartupError(f"cannot create topics {sorted(new)}: {exc}") from exc
             log.info("topics created names=%s", ",".join(sorted(new)))
