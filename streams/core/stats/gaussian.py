@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+from slowleak.streams.core.stats._bank import BankReadout
 from slowleak.streams.core.stats.thresholds import (
     GAMMA,
     SHIFTS,
@@ -38,7 +39,7 @@ def gaussian_bank(
     return members
 
 
-class MeanShift:
+class MeanShift(BankReadout):
     """Detect a shift of unknown size in the mean of a value, e.g. ``log(latency_ms)``.
 
     The first ``warmup`` values estimate the mean and standard deviation (Welford), which are
@@ -139,14 +140,6 @@ class MeanShift:
         self._drift = best > 1.0
         return self._drift
 
-    def _lead(self) -> int:
-        """The member that fired, else the one closest to its threshold (-1 while warming up)."""
-        if self._drift:
-            return self._fired
-        if not self._s:
-            return -1
-        return max(range(len(self._s)), key=lambda k: self._s[k] / self._h[k])
-
     @property
     def drift_detected(self) -> bool:
         return self._drift
@@ -170,23 +163,6 @@ class MeanShift:
     def scale(self) -> float | None:
         """The warm-up standard deviation (``None`` while warming up)."""
         return None if math.isnan(self._sd) else self._sd
-
-    @property
-    def statistic(self) -> float:
-        k = self._lead()
-        return self._s[k] if k >= 0 else 0.0
-
-    @property
-    def threshold(self) -> float:
-        """The threshold of the member :attr:`statistic` belongs to."""
-        k = self._lead()
-        return self._h[k] if k >= 0 else math.inf
-
-    @property
-    def change_index(self) -> int | None:
-        """Index of the first event of the segment that moved: after the member's last 0."""
-        k = self._lead()
-        return self._zero_n[k] if k >= 0 and self._s[k] > 0.0 else None
 
     @property
     def estimate(self) -> float | None:
