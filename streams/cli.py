@@ -159,7 +159,14 @@ def replay(config: Path | None, file: str) -> None:
     show_default=True,
     help="Where the embedded ClickHouse keeps its data (wiped at start).",
 )
-def demo(n_events: int, workdir: Path) -> None:
+@click.option(
+    "--scenarios/--no-scenarios",
+    default=True,
+    show_default=True,
+    help="Also send 6 apps x 40,000 calls in which each kind of drift and outage happens to "
+    "one app and one app stays steady (about a minute more).",
+)
+def demo(n_events: int, workdir: Path, scenarios: bool) -> None:
     """Start the embedded stack, send synthetic traffic, run the worker, query the results.
 
     Starts a Kafka-protocol broker (Tansu) on 127.0.0.1, runs `slowleak worker` against it with
@@ -169,7 +176,7 @@ def demo(n_events: int, workdir: Path) -> None:
     """
     from slowleak.streams.demo import run_demo
 
-    sys.exit(run_demo(n_events=n_events, workdir=workdir))
+    sys.exit(run_demo(n_events=n_events, workdir=workdir, scenarios=scenarios))
 
 
 if __name__ == "__main__":  # pragma: no cover

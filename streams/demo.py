@@ -16,6 +16,7 @@ from typing import Any
 
 from slowleak.models import Settings
 from slowleak.streams.localstack import TansuBroker, free_port
+from slowleak.streams.scenarios import SCENARIOS, scenario_traffic
 from slowleak.streams.synthetic import TrafficGenerator, malformed_messages
 from slowleak.streams.worker import fetch_stats
 
@@ -47,8 +48,19 @@ FROM feedback AS f INNER JOIN events AS e ON e.event_id = f.event_id
 GROUP BY app ORDER BY app""",
     ),
     (
-        "Alerts: the provider swapped the model behind gpt-4o (also on topic slowleak.alerts)",
-        """SELECT ts, kind, app, summary FROM alerts ORDER BY ts""",
+        "Alerts, first of each kind per app (all of them are on topic slowleak.alerts)",
+        """SELECT app, kind, labels['signal'] AS signal, min(ts) AS first_ts, count() AS n,
+       argMin(summary, ts) AS first_summary
+FROM alerts GROUP BY app, kind, signal ORDER BY app, first_ts""",
+    ),
+    (
+        "A detector's statistic against its threshold, per minute (support-bot's success rate)",
+        """SELECT ts, phase, n, round(reference * 100, 1) AS reference_pct,
+       round(estimate * 100, 1) AS estimate_pct, round(statistic, 1) AS statistic,
+       round(threshold, 1) AS threshold
+FROM detector_stats FINAL
+WHERE app = 'support-bot' AND signal = 'success_rate'
+ORDER BY ts DESC LIMIT 8""",
     ),
     (
         "What the worker rejected, and why (also on topic slowleak.dlq)",
@@ -62,7 +74,9 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _publish(bootstrap: str, settings: Settings, n_events: int) -> tuple[int, int, int]:
+def _publish(
+    bootstrap: str, settings: Settings, n_events: int, scenarios: bool
+) -> tuple[int, int, int]:
     """Publish synthetic calls, late feedback and malformed messages; return the counts."""
     from kafka import KafkaProducer
 
@@ -74,7 +88,16 @@ def _publish(bootstrap: str, settings: Settings, n_events: int) -> tuple[int, in
         provider_swap_at=int(n_events * PROVIDER_SWAP_SHARE),
     )
     n_feedback = 0
-    with Publisher(bootstrap_servers=bootstrap, max_buffer_events=n_events * 2) as publisher:
+    incidents = (
+        list(scenario_traffic(start=datetime.now(UTC) - timedelta(hours=1, minutes=10)))
+        if scenarios
+        else []
+    )
+    with Publisher(
+        bootstrap_servers=bootstrap, max_buffer_events=(n_events + len(incidents)) * 2
+    ) as publisher:
+        for call in incidents:
+            publisher.publish(call)
         for i in range(n_events):
             event = gen.interaction()
             publisher.publish(event)
@@ -91,10 +114,10 @@ def _publish(bootstrap: str, settings: Settings, n_events: int) -> tuple[int, in
         producer.send(settings.events_topic, key=b"support-bot", value=raw)
     producer.flush(30)
     producer.close()
-    return n_events, n_feedback, len(bad)
+    return n_events + len(incidents), n_feedback, len(bad)
 
 
-def run_demo(*, n_events: int, workdir: Path) -> int:
+def run_demo(*, n_events: int, workdir: Path, scenarios: bool = True) -> int:
     """Run the demo; return the exit status."""
     from slowleak.streams.clickhouse import connect
     from slowleak.streams.sqlcli import run_sql
@@ -127,7 +150,9 @@ def run_demo(*, n_events: int, workdir: Path) -> int:
             )
         _say(f"2. worker started (pid {worker.pid}, log {log_path})")
         try:
-            status, sent = _drive(broker.bootstrap_servers, settings, n_events, worker, web_port)
+            status, sent = _drive(
+                broker.bootstrap_servers, settings, n_events, worker, web_port, scenarios
+            )
         finally:
             worker.terminate()
             try:
@@ -142,6 +167,8 @@ def run_demo(*, n_events: int, workdir: Path) -> int:
     client = connect(settings, database=settings.clickhouse_database)
     try:
         missing = _check_counts(client, sent)
+        if scenarios:
+            missing += _check_scenarios(client)
         if missing:
             for line in missing:
                 _say(f"   MISMATCH {line}")
@@ -177,8 +204,34 @@ _KEY = {
 }
 
 
+def _check_scenarios(client: Any) -> list[str]:
+    """Each scenario app fired the kinds it should, and the steady one fired nothing."""
+    fired: dict[str, set[str]] = {}
+    for app, kind in client.query("SELECT DISTINCT app, kind FROM alerts").result_rows:
+        fired.setdefault(app, set()).add(kind)
+    problems = []
+    _say("   scenario       expected alerts                  fired")
+    for scenario in SCENARIOS:
+        got = fired.get(scenario.app, set())
+        ok = set(scenario.expect) <= got if scenario.expect else not got
+        expected = ", ".join(scenario.expect) or "(none: steady)"
+        _say(
+            f"   {scenario.app:<14} {expected:<32} {', '.join(sorted(got)) or '-':<40} "
+            f"{'ok' if ok else 'MISMATCH'}"
+        )
+        if not ok:
+            problems.append(f"{scenario.app}: expected {expected}, fired {sorted(got)}")
+    _say()
+    return problems
+
+
 def _drive(
-    bootstrap: str, settings: Settings, n_events: int, worker: subprocess.Popen[bytes], port: int
+    bootstrap: str,
+    settings: Settings,
+    n_events: int,
+    worker: subprocess.Popen[bytes],
+    port: int,
+    scenarios: bool,
 ) -> tuple[int, dict[str, int]]:
     deadline = time.monotonic() + 60
     while fetch_stats(port) is None:
@@ -190,9 +243,10 @@ def _drive(
             return 1, {}
         time.sleep(0.25)
     started = time.monotonic()
-    n, n_feedback, n_bad = _publish(bootstrap, settings, n_events)
+    n, n_feedback, n_bad = _publish(bootstrap, settings, n_events, scenarios)
+    apps = 3 + (len(SCENARIOS) if scenarios else 0)
     _say(
-        f"3. published {n:,} calls from 3 apps, {n_feedback:,} late feedback events and "
+        f"3. published {n:,} calls from {apps} apps, {n_feedback:,} late feedback events and "
         f"{n_bad} malformed messages"
     )
     expected = n + n_feedback + n_bad

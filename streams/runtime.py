@@ -20,6 +20,7 @@ from slowleak.streams.core import Output, Processor, SourceRecord
 from slowleak.streams.core.rows import (
     ALERT_COLUMNS,
     DEAD_LETTER_COLUMNS,
+    DETECTOR_STATS_COLUMNS,
     EVENT_COLUMNS,
     FEEDBACK_COLUMNS,
     alert_row,
@@ -92,6 +93,8 @@ class IngestRuntime:
             sink.add("events", EVENT_COLUMNS, out.events)
         if out.feedback:
             sink.add("feedback", FEEDBACK_COLUMNS, out.feedback)
+        if out.stats:
+            sink.add("detector_stats", DETECTOR_STATS_COLUMNS, out.stats)
         self._acks.append(event)
         if sink.due:
             await self.flush()

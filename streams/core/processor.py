@@ -21,13 +21,22 @@ from slowleak.streams.core.decode import (
 )
 from slowleak.streams.core.rows import Row, event_row, feedback_row
 
-__all__ = ["Detector", "Output", "Processor", "ProcessorStats"]
+__all__ = ["ChunkDetector", "Detector", "Output", "Processor", "ProcessorStats"]
 
 
 class Detector(Protocol):
     """Something that watches the stream and decides alerts. Detectors keep per-key state."""
 
     def on_interaction(self, event: InteractionEvent) -> Iterable[Alert]: ...
+
+    def on_feedback(self, feedback: FeedbackEvent) -> Iterable[Alert]: ...
+
+
+class ChunkDetector(Protocol):
+    """A detector that takes a chunk's valid events at once (to group them by key and update
+    its statistics per key in one go). Events of one key keep their order."""
+
+    def on_interactions(self, events: Sequence[InteractionEvent]) -> Iterable[Alert]: ...
 
     def on_feedback(self, feedback: FeedbackEvent) -> Iterable[Alert]: ...
 
@@ -40,8 +49,11 @@ class Output:
     feedback: list[Row] = field(default_factory=list)
     dead_letters: list[tuple[DeadLetter, bytes | None]] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    #: Rows of the ``detector_stats`` table (running statistics at a fixed event-time cadence).
+    stats: list[Row] = field(default_factory=list)
 
     def clear(self) -> None:
+        self.stats.clear()
         self.events.clear()
         self.feedback.clear()
         self.dead_letters.clear()
@@ -72,7 +84,9 @@ class Processor:
     dlq_max_raw_bytes
         Raw bytes kept in a dead letter.
     detectors
-        Called in order for every valid event; their alerts are collected.
+        Called in order for every valid event (or once per chunk with its valid events, for
+        those with ``on_interactions``); their alerts are collected. Those with
+        ``stats_rows(out)`` append rows of running statistics to ``out.stats`` after a chunk.
     clock
         Time source for ``received_at`` of dead letters.
     """
@@ -82,7 +96,7 @@ class Processor:
         *,
         max_message_bytes: int = 1_048_576,
         dlq_max_raw_bytes: int = 262_144,
-        detectors: Sequence[Detector] = (),
+        detectors: Sequence[Detector | ChunkDetector] = (),
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         if max_message_bytes < 1:
@@ -92,6 +106,8 @@ class Processor:
         self.max_message_bytes = max_message_bytes
         self.dlq_max_raw_bytes = dlq_max_raw_bytes
         self.detectors = tuple(detectors)
+        self._per_event = tuple(d for d in detectors if not hasattr(d, "on_interactions"))
+        self._per_chunk = tuple(d for d in detectors if hasattr(d, "on_interactions"))
         self.clock = clock
         self.stats = ProcessorStats()
 
@@ -99,7 +115,9 @@ class Processor:
         """Process records of the events topic."""
         max_bytes = self.max_message_bytes
         rows = out.events
-        detectors = self.detectors
+        detectors = self._per_event
+        valid: list[InteractionEvent] = []
+        keep = valid.append if self._per_chunk else None
         alerts_before = len(out.alerts)
         for record in records:
             try:
@@ -110,7 +128,12 @@ class Processor:
             rows.append(event_row(event, partition=record.partition, offset=record.offset))
             for detector in detectors:
                 out.alerts.extend(detector.on_interaction(event))
+            if keep is not None:
+                keep(event)
             self.stats.interactions += 1
+        for chunk_detector in self._per_chunk:
+            out.alerts.extend(chunk_detector.on_interactions(valid))
+        self._stats_rows(out)
         self.stats.alerts += len(out.alerts) - alerts_before
 
     def feedback(self, records: Iterable[SourceRecord], out: Output) -> None:
@@ -126,7 +149,14 @@ class Processor:
             for detector in self.detectors:
                 out.alerts.extend(detector.on_feedback(fb))
             self.stats.feedback += 1
+        self._stats_rows(out)
         self.stats.alerts += len(out.alerts) - alerts_before
+
+    def _stats_rows(self, out: Output) -> None:
+        for detector in self.detectors:
+            rows = getattr(detector, "stats_rows", None)
+            if rows is not None:
+                rows(out.stats)
 
     def dirty_states(self) -> dict[str, Any]:
         """Detector states changed since the last call, by store key (to persist once per chunk)."""

@@ -11,6 +11,7 @@ from slowleak.models import Alert, DeadLetter, FeedbackEvent, InteractionEvent
 __all__ = [
     "ALERT_COLUMNS",
     "DEAD_LETTER_COLUMNS",
+    "DETECTOR_STATS_COLUMNS",
     "EVENT_COLUMNS",
     "FEEDBACK_COLUMNS",
     "Row",
@@ -95,3 +96,10 @@ def dead_letter_row(d: DeadLetter, raw: bytes | None) -> Row:
         d.received_at, d.topic, d.partition, d.offset, d.reason,
         orjson.dumps(d.errors, default=str).decode(), d.raw_bytes, prefix,
     )  # fmt: skip
+
+
+#: Columns of ``detector_stats``; the drift detector builds its rows in this order.
+DETECTOR_STATS_COLUMNS = (
+    "ts", "app", "env", "variant", "model", "signal", "kind", "phase", "n", "reference",
+    "estimate", "statistic", "threshold",
+)  # fmt: skip

@@ -108,7 +108,12 @@ def test_processor_collects_states_of_its_detectors() -> None:
     out = Output()
     processor.interactions(records, out)
     assert [a.details["new"] for a in out.alerts] == ["fp_b"]
-    assert set(processor.dirty_states()) == {"model_change/support-bot|prod|champion|gpt-4o"}
+    assert set(processor.dirty_states()) == {
+        "model_change/support-bot|prod|champion|gpt-4o",
+        "drift/support-bot|prod|champion|gpt-4o",
+        "availability/support-bot|prod",
+        "fallback_rate/support-bot|prod",
+    }
     assert processor.dirty_states() == {}
 
 

@@ -5,13 +5,30 @@ so the worker can write it to a faust table (its changelog makes it survive rest
 its partition) and ``slowleak replay`` can run the very same code with no table at all.
 """
 
-from slowleak.streams.core.detectors.base import KeyedDetector, StateStore
+from slowleak.streams.core.detectors.availability import Availability
+from slowleak.streams.core.detectors.base import KeyedDetector, ObjectDetector, StateStore
+from slowleak.streams.core.detectors.drift import BehaviourDrift
+from slowleak.streams.core.detectors.fallback import FallbackRate
 from slowleak.streams.core.detectors.model_change import DeclaredModelChange
 
 
 def default_detectors(store: StateStore | None = None) -> list[KeyedDetector]:
     """The detectors the worker and replay run, sharing one state store."""
-    return [DeclaredModelChange(store=store)]
+    return [
+        DeclaredModelChange(store=store),
+        BehaviourDrift(store=store),
+        Availability(store=store),
+        FallbackRate(store=store),
+    ]
 
 
-__all__ = ["DeclaredModelChange", "KeyedDetector", "StateStore", "default_detectors"]
+__all__ = [
+    "Availability",
+    "BehaviourDrift",
+    "DeclaredModelChange",
+    "FallbackRate",
+    "KeyedDetector",
+    "ObjectDetector",
+    "StateStore",
+    "default_detectors",
+]

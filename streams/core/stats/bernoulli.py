@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
-from slowleak.streams.core.stats._bank import BankReadout
+from slowleak.streams.core.stats._bank import BankReadout, feed_each, numpy_pays
 from slowleak.streams.core.stats.thresholds import (
     GAMMA,
     SHIFTS,
+    TARGET_FALSE_ALARMS_PER_EVENT,
     is_active,
     member_threshold,
     penalty,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["BernoulliDrift", "bernoulli_bank"]
 
@@ -21,11 +27,18 @@ _DIRECTIONS = ("down", "up", "both")
 
 
 def bernoulli_bank(
-    p0: float, *, direction: Direction, warmup: int, gamma: float | None = None
+    p0: float,
+    *,
+    direction: Direction,
+    warmup: int,
+    gamma: float | None = None,
+    false_alarm_rate: float = TARGET_FALSE_ALARMS_PER_EVENT,
 ) -> list[tuple[float, float, float, float]]:
     """The active members for reference ``p0``: (signed log-odds shift, threshold, increment
     when the event is False, increment when it is True). ``gamma`` defaults to the calibrated
-    one; the vectorised simulations in ``benchmarks/`` build their banks here too."""
+    one; the vectorised simulations in ``benchmarks/`` build their banks here too.
+    ``false_alarm_rate`` is this bank's share of the key's budget when a detector runs several
+    (see :func:`~slowleak.streams.core.stats.thresholds.member_threshold`)."""
     signs = {"down": (-1.0,), "up": (1.0,), "both": (-1.0, 1.0)}[direction]
     if gamma is None:
         gamma = GAMMA["bernoulli", len(signs)]
@@ -36,7 +49,7 @@ def bernoulli_bank(
             p1 = 1.0 / (1.0 + math.exp(-(logit0 + sign * shift)))
             ratio0, ratio1 = math.log((1.0 - p1) / (1.0 - p0)), math.log(p1 / p0)
             kl = -(p0 * ratio1 + (1.0 - p0) * ratio0)
-            h = member_threshold(kl, gamma)
+            h = member_threshold(kl, gamma, false_alarm_rate)
             if is_active(kl, h, warmup):
                 charge = penalty(h, warmup)
                 members.append((sign * shift, h, ratio0 - charge, ratio1 - charge))
@@ -71,15 +84,27 @@ class BernoulliDrift(BankReadout):
     ...         print(i, detector.change_index, round(detector.reference, 3))
     ...         break
     10249 10012 0.829
+
+    Rare events (errors, refusals, fallbacks) often have a reference near 0, where the bank has
+    no member that could fire (0 in 10,000 gives ``p0`` 5e-5: even a 1.6 log-odds shift is
+    still a tiny rate) and which the calibration does not cover. ``min_reference`` floors the
+    ``p0`` the bank is built for (e.g. 0.01 for ``"up"``): a stream below the floor then drifts
+    away from the threshold, and what is detected is the rate rising well above the floor
+    (0 -> 5% within a few hundred events). :attr:`measured` keeps the warm-up's own rate.
     """
 
-    def __init__(self, direction: Direction = "down", warmup: int = 30_000) -> None:
+    def __init__(
+        self, direction: Direction = "down", warmup: int = 30_000, min_reference: float = 0.0
+    ) -> None:
         if direction not in _DIRECTIONS:
             raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
         if warmup < 100:
             raise ValueError(f"warmup must be at least 100 events, got {warmup}")
+        if not 0.0 <= min_reference < 0.5:
+            raise ValueError(f"min_reference must be in [0, 0.5), got {min_reference}")
         self.direction = direction
         self.warmup = warmup
+        self.min_reference = min_reference
         self._reset()
 
     def _reset(self) -> None:
@@ -102,7 +127,7 @@ class BernoulliDrift(BankReadout):
         self._reset()
 
     def _freeze(self) -> None:
-        self._p0 = (self._warm + 0.5) / (self.warmup + 1.0)
+        self._p0 = max((self._warm + 0.5) / (self.warmup + 1.0), self.min_reference)
         for shift, h, inc0, inc1 in bernoulli_bank(
             self._p0, direction=self.direction, warmup=self.warmup
         ):
@@ -149,6 +174,53 @@ class BernoulliDrift(BankReadout):
         self._drift = best > 1.0
         return self._drift
 
+    def update_many(self, values: Sequence[bool] | NDArray[np.bool_]) -> int:
+        """Feed events in order, as repeated :meth:`update` would, up to and including the
+        first at which the drift is detected; how many were consumed (``len(values)`` if none
+        fired). Callers loop on the rest::
+
+            while values:
+                k = detector.update_many(values)
+                if detector.drift_detected:
+                    ...  # the k-th value fired; the next call starts over
+                values = values[k:]
+
+        Afterwards every property and :meth:`to_state` are those :meth:`update` gives (floats
+        to ~1e-9 relative). A chunk long enough to pay for it
+        (:func:`~slowleak.streams.core.stats._bank.numpy_pays`) runs the bank with numpy
+        (``_chunk``), all members over a block of events at once; a short one loops over
+        :meth:`update`.
+        """
+        if not numpy_pays(len(values), len(self._s)):
+            return feed_each(self.update, values)
+        from slowleak.streams.core.stats import _chunk  # numpy, imported on first use
+
+        if self._drift:
+            self._reset()
+        x = _chunk.as_bools(values)
+        taken = 0
+        if self._n < self.warmup:
+            taken = min(self.warmup - self._n, len(x))
+            self._warm += _chunk.count_true(x[:taken])
+            self._n += taken
+            if self._n == self.warmup:
+                self._freeze()
+        size = _chunk.block_size(len(self._s))
+        while taken < len(x) and not self._drift:
+            block = x[taken : taken + size]
+            scan = _chunk.scan_rates(self._s, self._h, self._inc[0], self._inc[1], block)
+            for k, j in enumerate(scan.left):
+                if j >= 0:  # left 0 at block event j: what update() records then
+                    self._zero_n[k] = self._n + j
+                    self._zero_ones[k] = self._ones + round(scan.before[k])
+            self._s = scan.s
+            self._n += scan.consumed
+            self._ones += round(scan.end[0])
+            if scan.fired >= 0:
+                self._drift, self._fired = True, scan.fired
+            taken += scan.consumed
+        return taken
+
     @property
     def drift_detected(self) -> bool:
         return self._drift
@@ -165,9 +237,14 @@ class BernoulliDrift(BankReadout):
 
     @property
     def reference(self) -> float | None:
-        """The reference rate ``(True events + 0.5) / (warmup + 1)`` of the warm-up (``None``
-        while warming up)."""
+        """The reference rate ``(True events + 0.5) / (warmup + 1)`` of the warm-up, or
+        ``min_reference`` if higher (``None`` while warming up)."""
         return None if math.isnan(self._p0) else self._p0
+
+    @property
+    def measured(self) -> float | None:
+        """The warm-up's own rate, ``True events / warmup``, before any floor."""
+        return None if math.isnan(self._p0) else self._warm / self.warmup
 
     @property
     def estimate(self) -> float | None:
@@ -180,7 +257,8 @@ class BernoulliDrift(BankReadout):
     def to_state(self) -> dict[str, Any]:
         """Plain JSON-able state; the bank itself is rebuilt from the warm-up count."""
         return {
-            "v": 1, "direction": self.direction, "warmup": self.warmup, "n": self._n,
+            "v": 1, "direction": self.direction, "warmup": self.warmup,
+            "min_reference": self.min_reference, "n": self._n,
             "warm": self._warm, "ones": self._ones, "drift": self._drift,
             "fired": self._fired, "s": list(self._s), "zero_n": list(self._zero_n),
             "zero_ones": list(self._zero_ones),
@@ -190,7 +268,11 @@ class BernoulliDrift(BankReadout):
     def from_state(cls, state: dict[str, Any]) -> BernoulliDrift:
         if state.get("v") != 1:
             raise ValueError(f"unknown BernoulliDrift state version {state.get('v')!r}")
-        detector = cls(direction=state["direction"], warmup=state["warmup"])
+        detector = cls(
+            direction=state["direction"],
+            warmup=state["warmup"],
+            min_reference=state.get("min_reference", 0.0),
+        )
         detector._n, detector._warm = state["n"], state["warm"]
         if detector._n >= detector.warmup:
             detector._freeze()

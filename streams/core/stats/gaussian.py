@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
-from slowleak.streams.core.stats._bank import BankReadout
+from slowleak.streams.core.stats._bank import BankReadout, feed_each, numpy_pays
 from slowleak.streams.core.stats.thresholds import (
     GAMMA,
     SHIFTS,
@@ -13,6 +14,10 @@ from slowleak.streams.core.stats.thresholds import (
     member_threshold,
     penalty,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["MeanShift", "gaussian_bank"]
 
@@ -108,20 +113,25 @@ class MeanShift(BankReadout):
             self._zero_n.append(self.warmup)
             self._zero_total.append(0.0)
 
+    def _warm_up(self, x: float) -> None:
+        """One warm-up value: Welford's update, and the freeze after the last."""
+        n = self._n = self._n + 1
+        delta = x - self._mean
+        self._mean += delta / n
+        self._m2 += delta * (x - self._mean)
+        if n == self.warmup:
+            self._freeze()
+
     def update(self, x: float) -> bool:
         """Feed one value; ``True`` if the shift is detected at this value."""
         if not math.isfinite(x):
             raise ValueError(f"MeanShift takes finite values, got {x}")
         if self._drift:
             self._reset()
-        n = self._n = self._n + 1
-        if n <= self.warmup:
-            delta = x - self._mean
-            self._mean += delta / n
-            self._m2 += delta * (x - self._mean)
-            if n == self.warmup:
-                self._freeze()
+        if self._n < self.warmup:
+            self._warm_up(x)
             return False
+        n = self._n = self._n + 1
         total = self._total
         self._total += x
         z = min(max((x - self._mean) / self._sd, -self.clip), self.clip)
@@ -139,6 +149,47 @@ class MeanShift(BankReadout):
                 s[k] = 0.0
         self._drift = best > 1.0
         return self._drift
+
+    def update_many(self, values: Sequence[float] | NDArray[np.float64]) -> int:
+        """Feed values in order, as repeated :meth:`update` would, up to and including the
+        first at which the shift is detected; how many were consumed (``len(values)`` if none
+        fired). A non-finite value raises ``ValueError`` (naming its index) before any is
+        consumed. Afterwards every property and :meth:`to_state` are those :meth:`update`
+        gives (floats to ~1e-9 relative); see
+        :meth:`~slowleak.streams.core.stats.bernoulli.BernoulliDrift.update_many` for the
+        caller's loop. The warm-up runs Welford's update value by value (exact, and paid once);
+        past it, chunks long enough to pay for it run the bank with numpy (``_chunk``).
+        """
+        if not numpy_pays(len(values), len(self._s)):
+            for i, x in enumerate(values):
+                if not math.isfinite(x):
+                    raise ValueError(f"MeanShift takes finite values, got {x} at index {i}")
+            return feed_each(self.update, values)
+        from slowleak.streams.core.stats import _chunk  # numpy, imported on first use
+
+        x = _chunk.finite_floats(values, "MeanShift")
+        if self._drift:
+            self._reset()
+        taken = min(max(self.warmup - self._n, 0), len(x))
+        for value in x[:taken].tolist():
+            self._warm_up(value)
+        size = _chunk.block_size(len(self._s))
+        while taken < len(x) and not self._drift:
+            block = x[taken : taken + size]
+            scan = _chunk.scan_means(
+                self._s, self._h, self._a, self._c, block, self._mean, self._sd, self.clip
+            )
+            for k, j in enumerate(scan.left):
+                if j >= 0:  # left 0 at block event j: what update() records then
+                    self._zero_n[k] = self._n + j
+                    self._zero_total[k] = self._total + scan.before[k]
+            self._s = scan.s
+            self._n += scan.consumed
+            self._total += scan.end[0]
+            if scan.fired >= 0:
+                self._drift, self._fired = True, scan.fired
+            taken += scan.consumed
+        return taken
 
     @property
     def drift_detected(self) -> bool:

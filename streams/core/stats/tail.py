@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from slowleak.streams.core.stats.bernoulli import BernoulliDrift
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["TailShift"]
 
@@ -73,11 +78,42 @@ class TailShift:
                 raise ValueError("TailShift takes values that are not NaN")
             self._values.append(x)
             if len(self._values) == self.quantile_warmup:
-                rank = math.ceil(self.quantile * self.quantile_warmup)
-                self._cutoff = sorted(self._values)[rank - 1]
-                self._values = []
+                self._cut()
             return False
         return self._rate.update(x > self._cutoff)
+
+    def _cut(self) -> None:
+        """Fix the cutoff from the first stage's values, and drop them."""
+        rank = math.ceil(self.quantile * self.quantile_warmup)
+        self._cutoff = sorted(self._values)[rank - 1]
+        self._values = []
+
+    def update_many(self, values: Sequence[float] | NDArray[np.float64]) -> int:
+        """Feed values in order, as repeated :meth:`update` would, up to and including the
+        first at which the change is detected; how many were consumed (``len(values)`` if none
+        fired). A NaN among the values the cutoff is measured on raises ``ValueError`` (naming
+        its index) before any is consumed. Afterwards every property and :meth:`to_state` are
+        those :meth:`update` gives (floats to ~1e-9 relative); see
+        :meth:`~slowleak.streams.core.stats.bernoulli.BernoulliDrift.update_many` for the
+        caller's loop. Past the first stage the exceedances go to the rate detector's own
+        ``update_many``.
+        """
+        if self._rate.drift_detected and len(values):
+            self._reset()
+        taken = 0
+        if math.isnan(self._cutoff):
+            taken = min(self.quantile_warmup - len(self._values), len(values))
+            head = [float(x) for x in values[:taken]]
+            for i, x in enumerate(head):
+                if math.isnan(x):
+                    raise ValueError(f"TailShift takes values that are not NaN, got one at {i}")
+            self._values.extend(head)
+            if len(self._values) == self.quantile_warmup:
+                self._cut()
+        if taken < len(values):
+            cutoff = self._cutoff
+            taken += self._rate.update_many([x > cutoff for x in values[taken:]])
+        return taken
 
     @property
     def drift_detected(self) -> bool:

@@ -67,9 +67,15 @@ GAMMA: dict[tuple[str, int], float] = {
 }
 
 
-def member_threshold(kl: float, gamma: float) -> float:
-    """The threshold of a bank member whose stable stream drifts down by ``kl`` per event."""
-    return gamma * math.log(kl / TARGET_FALSE_ALARMS_PER_EVENT)
+def member_threshold(
+    kl: float, gamma: float, false_alarm_rate: float = TARGET_FALSE_ALARMS_PER_EVENT
+) -> float:
+    """The threshold of a bank member whose stable stream drifts down by ``kl`` per event.
+
+    ``false_alarm_rate`` is the bank's share of a key's budget: a detector running ``m`` banks
+    on one stream gives each ``TARGET_FALSE_ALARMS_PER_EVENT / m`` (Bonferroni).
+    """
+    return gamma * math.log(kl / false_alarm_rate)
 
 
 def penalty(threshold: float, warmup: int) -> float:

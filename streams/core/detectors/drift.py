@@ -1,0 +1,361 @@
+"""``accuracy_drift``, ``metric_drift`` and the silent ``model_change``, per app x env x variant
+x model.
+
+One :class:`KeyMonitor` per key runs every :data:`~slowleak.streams.core.detectors.signals.SIGNALS`
+detector over that key's calls, a chunk at a time (each detector's ``update_many``), and turns a
+detection into an alert with the numbers a person on call needs. Outcomes that arrive later as
+:class:`~slowleak.models.FeedbackEvent` are joined to their call by ``event_id``
+(:class:`~slowleak.streams.core.detectors.join.OutcomeJoin`) and feed the success rate of the
+call's key.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from slowleak.models import Alert, FeedbackEvent, InteractionEvent
+from slowleak.models.alerts import Severity
+from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
+from slowleak.streams.core.detectors.join import OutcomeJoin
+from slowleak.streams.core.detectors.signals import SIGNALS, Signal, Stat
+from slowleak.streams.core.rows import Row
+from slowleak.streams.core.stats import BernoulliDrift
+
+__all__ = ["BehaviourDrift", "KeyMonitor"]
+
+#: A time mark every this many calls of a key, to date an estimated change point.
+MARK_EVERY = 256
+#: Marks kept: 128 x 256 calls back.
+MAX_MARKS = 128
+#: Two behaviour families shifting within this many calls of each other, with no declared
+#: change of model or fingerprint in between, make a silent ``model_change``.
+SILENT_WINDOW = 2_000
+#: Declared ``response_model`` / ``system_fingerprint`` values remembered per key.
+MAX_KNOWN = 16
+#: Running statistics go to ``detector_stats`` once per key per this many seconds (event time).
+STATS_EVERY_S = 60
+SUCCESS = SIGNALS[0]
+assert SUCCESS.name == "success_rate"
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def _time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M UTC")
+
+
+class KeyMonitor:
+    """Every signal's detector for one key, with what dates and explains a detection."""
+
+    def __init__(self, key: str, signals: Sequence[Signal] = SIGNALS) -> None:
+        self.key = key
+        self.app, self.env, self.variant, self.model = key.split("|", 3)
+        self.signals = tuple(signals)
+        self.detectors: dict[str, Stat] = {s.name: s.make() for s in self.signals}
+        #: Calls of the key seen; per signal, the call count when its detector (re)started.
+        self.count = 0
+        self.base: dict[str, int] = {s.name: 0 for s in self.signals}
+        #: [call count, event time in ms] every MARK_EVERY calls.
+        self.marks: list[list[int]] = []
+        #: Recent detections of behaviour families: [call count, family, signal name, summary].
+        self.fires: list[list[Any]] = []
+        #: Declared values seen (response_model, system_fingerprint) and the call count of the
+        #: last one never seen before.
+        self.known: dict[str, list[str]] = {"response_model": [], "system_fingerprint": []}
+        self.declared_at = -SILENT_WINDOW - 1
+        self.stats_at = 0  # event time (s) of the last detector_stats rows
+
+    # --- state ---------------------------------------------------------------------------
+
+    def to_state(self) -> State:
+        return {
+            "count": self.count, "base": self.base, "marks": self.marks, "fires": self.fires,
+            "known": self.known, "declared_at": self.declared_at, "stats_at": self.stats_at,
+            "detectors": {name: d.to_state() for name, d in self.detectors.items()},
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, key: str, state: State) -> KeyMonitor:
+        monitor = cls(key)
+        monitor.count, monitor.marks, monitor.fires = state["count"], state["marks"], state["fires"]
+        monitor.base = dict(state["base"])
+        monitor.known, monitor.declared_at = state["known"], state["declared_at"]
+        monitor.stats_at = state["stats_at"]
+        for signal in monitor.signals:
+            saved = state["detectors"].get(signal.name)
+            if saved is not None:
+                monitor.detectors[signal.name] = signal.load(saved)
+        return monitor
+
+    # --- events --------------------------------------------------------------------------
+
+    def on_calls(self, events: Sequence[InteractionEvent]) -> list[Alert]:
+        """Feed a run of this key's calls (in order); the alerts they decide."""
+        first = self.count
+        for i, event in enumerate(events):
+            self._declared(event, first + i + 1)
+            if (first + i + 1) % MARK_EVERY == 0:
+                self.marks.append([first + i + 1, _ms(event.ts)])
+        del self.marks[:-MAX_MARKS]
+        self.count = first + len(events)
+        fired: list[tuple[int, Alert, Signal]] = []
+        for signal in self.signals:
+            positions: list[int] = []
+            values: list[Any] = []
+            for i, event in enumerate(events):
+                value = signal.value(event)
+                if value is not None:
+                    positions.append(i)
+                    values.append(value)
+            start = 0
+            detector = self.detectors[signal.name]
+            while start < len(values):
+                if detector.drift_detected:  # it restarts with this value
+                    self.base[signal.name] = first + positions[start]
+                taken = detector.update_many(values[start:])
+                start += taken
+                if detector.drift_detected:
+                    i = positions[start - 1]
+                    fired.append((first + i + 1, self._alert(signal, events[i]), signal))
+        fired.sort(key=lambda f: f[0])
+        alerts = []
+        for count, alert, signal in fired:
+            alerts.append(alert)
+            silent = self._silent(count, signal, alert)
+            if silent is not None:
+                alerts.append(silent)
+        return alerts
+
+    def on_outcome(self, outcome: bool, feedback: FeedbackEvent) -> list[Alert]:
+        """A success outcome that arrived later, as feedback on one of this key's calls."""
+        detector = self.detectors[SUCCESS.name]
+        assert isinstance(detector, BernoulliDrift)
+        if detector.drift_detected:
+            self.base[SUCCESS.name] = self.count
+        detector.update_many([outcome])
+        if not detector.drift_detected:
+            return []
+        return [self._alert(SUCCESS, feedback)]
+
+    def _declared(self, event: InteractionEvent, count: int) -> None:
+        for field in ("response_model", "system_fingerprint"):
+            value = getattr(event, field)
+            if value is None:
+                continue
+            known = self.known[field]
+            if known and known[-1] == value:
+                continue
+            if value in known:
+                known.remove(value)
+            elif known:  # a value never seen before (the first one is not a change)
+                self.declared_at = count
+            known.append(value)
+            del known[:-MAX_KNOWN]
+
+    # --- alerts --------------------------------------------------------------------------
+
+    def _change_time(self, signal: Signal, detector: Stat, now: datetime) -> tuple[int, int | None]:
+        """Values of the signal since the estimated change, and the event time of the change:
+        the mark at or after it (or ``now`` when it is after the last mark). The signal may
+        skip calls that lack its value, so its index is mapped to calls in proportion."""
+        index = detector.change_index
+        if index is None:
+            return 0, None
+        since = detector.n - index
+        base = self.base[signal.name]
+        count = base + round((self.count - base) * index / max(detector.n, 1))
+        position = bisect.bisect_left([m[0] for m in self.marks], count)
+        if position >= len(self.marks):
+            return since, _ms(now)
+        return since, self.marks[position][1]
+
+    def _alert(self, signal: Signal, event: InteractionEvent | FeedbackEvent) -> Alert:
+        detector = self.detectors[signal.name]
+        since, change_ms = self._change_time(signal, detector, event.ts)
+        estimate = detector.estimate
+        # A rare event's bank watches a floored reference; say what the warm-up measured.
+        reference = (
+            detector.measured if isinstance(detector, BernoulliDrift) else detector.reference
+        )
+        where = f"{self.app}/{self.model}" + (
+            f" ({self.variant})" if self.variant != "champion" else ""
+        )
+        when = f" since the estimated change at about {_time(change_ms)}" if change_ms else ""
+        details: dict[str, Any] = {
+            "signal": signal.name, "env": self.env, "variant": self.variant,
+            "calls_since_change": since, "statistic": detector.statistic,
+            "threshold": detector.threshold, "change_ts": (
+                None if change_ms is None
+                else datetime.fromtimestamp(change_ms / 1000, UTC).isoformat()
+            ),
+        }  # fmt: skip
+        category = getattr(detector, "category", None)
+        if category is not None and isinstance(reference, dict):
+            ref = reference.get(category, 0.0)
+            moved = "rose" if (estimate or 0.0) > ref else "fell"
+            summary = (
+                f"{signal.label} of {where} moved: {category!r} {moved} from {signal.show(ref)} "
+                f"to {signal.show(estimate or 0.0)} of calls (n = {since:,}{when})"
+            )
+            details |= {"category": category, "reference": ref, "estimate": estimate}
+        else:
+            assert not isinstance(reference, dict)
+            ref = reference if reference is not None else float("nan")
+            est = estimate if estimate is not None else float("nan")
+            moved = "rose" if est > ref else "fell"
+            change = ""
+            if signal.log_scale and signal.natural(ref) > 0:
+                change = f", {signal.natural(est) / signal.natural(ref) - 1.0:+.0%}"
+            cutoff = getattr(detector, "cutoff", None)
+            label = signal.label + (f" ({cutoff:,.0f} ms)" if cutoff is not None else "")
+            summary = (
+                f"{label} of {where} {moved} from {signal.show(ref)} to {signal.show(est)}"
+                f"{change} (n = {since:,}{when})"
+            )
+            details |= {
+                "reference": signal.natural(ref), "estimate": signal.natural(est),
+                "cutoff": cutoff,
+            }  # fmt: skip
+        severity: Severity = "warning"
+        if signal is SUCCESS and reference is not None and estimate is not None:
+            severity = "critical" if reference - estimate >= 0.05 else "warning"  # type: ignore[operator]
+        return Alert(
+            alert_id=alert_id(signal.kind, self.key, signal.name, event.event_id),
+            kind=signal.kind,
+            severity=severity,
+            status="firing",
+            ts=event.ts,
+            event_id=event.event_id,
+            app=self.app,
+            model=self.model,
+            labels={"env": self.env, "variant": self.variant, "signal": signal.name},
+            summary=summary,
+            details=details,
+        )
+
+    def _silent(self, count: int, signal: Signal, alert: Alert) -> Alert | None:
+        """Record a behaviour family's detection; a silent model change if another family
+        moved within :data:`SILENT_WINDOW` calls and nothing declared a change meanwhile."""
+        if signal.family is None:
+            return None
+        self.fires = [f for f in self.fires if count - f[0] <= SILENT_WINDOW]
+        others = [f for f in self.fires if f[1] != signal.family]
+        self.fires.append([count, signal.family, signal.name, alert.summary])
+        if not others or count - self.declared_at <= SILENT_WINDOW:
+            return None
+        self.fires.clear()  # one alert per co-occurrence
+        first = min(others, key=lambda f: f[0])
+        served = ", ".join(f"{field} {vals[-1]}" for field, vals in self.known.items() if vals)
+        return Alert(
+            alert_id=alert_id("model_change", "silent", self.key, alert.event_id),
+            kind="model_change",
+            severity="warning",
+            status="firing",
+            ts=alert.ts,
+            event_id=alert.event_id,
+            app=self.app,
+            model=self.model,
+            labels={"env": self.env, "variant": self.variant, "signal": "silent"},
+            summary=(
+                f"{self.app} asks for {self.model} and nothing declared a change, but its "
+                f"behaviour shifted on {len(others) + 1} fronts within {count - first[0]:,} "
+                f"calls: the model behind the name likely changed"
+                + (f" ({served} unchanged)" if served else "")
+                + f". {first[3]}; {alert.summary}"
+            )[:2000],
+            details={
+                "silent": True,
+                "env": self.env,
+                "variant": self.variant,
+                "signals": [f[2] for f in others] + [signal.name],
+                "calls_between": count - first[0],
+            },
+        )
+
+    # --- running statistics --------------------------------------------------------------
+
+    def stats_rows(self, ts: datetime, rows: list[Row]) -> None:
+        """One ``detector_stats`` row per signal, at most once per :data:`STATS_EVERY_S`."""
+        second = int(ts.timestamp())
+        if second - self.stats_at < STATS_EVERY_S:
+            return
+        self.stats_at = second - second % STATS_EVERY_S
+        at = datetime.fromtimestamp(self.stats_at, UTC)
+        for signal in self.signals:
+            d = self.detectors[signal.name]
+            reference, estimate = d.reference, d.estimate
+            category = getattr(d, "category", None)
+            if isinstance(reference, dict):
+                top = category or (max(reference, key=reference.__getitem__) if reference else None)
+                reference = reference.get(top) if top is not None else None
+            elif reference is not None:
+                reference = signal.natural(reference)
+                estimate = None if estimate is None else signal.natural(estimate)
+            threshold = d.threshold
+            rows.append((
+                at, self.app, self.env, self.variant, self.model, signal.name, signal.kind,
+                "monitoring" if d.reference is not None else "warmup", d.n,
+                reference, estimate, d.statistic,
+                threshold if threshold != float("inf") else None,
+            ))  # fmt: skip
+
+
+class BehaviourDrift(ObjectDetector[KeyMonitor]):
+    """The drift detectors of every key, with the feedback join. See :class:`KeyMonitor`."""
+
+    name: ClassVar[str] = "drift"
+    version: ClassVar[int] = 1
+
+    def __init__(self, *, store: StateStore | None = None, join: OutcomeJoin | None = None) -> None:
+        super().__init__(store=store)
+        self.join = join if join is not None else OutcomeJoin()
+        self._stats_due: set[str] = set()
+        self._last_ts: dict[str, datetime] = {}
+
+    def new_object(self, key: str) -> KeyMonitor:
+        return KeyMonitor(key)
+
+    def load(self, key: str, state: State) -> KeyMonitor:
+        return KeyMonitor.from_state(key, state)
+
+    def dump(self, obj: KeyMonitor) -> State:
+        return obj.to_state()
+
+    def on_interactions(self, events: Sequence[InteractionEvent]) -> list[Alert]:
+        by_key: dict[str, list[InteractionEvent]] = {}
+        for event in events:
+            key = f"{event.app}|{event.env}|{event.variant}|{event.model}"
+            group = by_key.get(key)
+            if group is None:
+                by_key[key] = group = []
+            group.append(event)
+        alerts: list[Alert] = []
+        for key, group in by_key.items():
+            monitor = self.obj(key)
+            alerts.extend(monitor.on_calls(group))
+            self.touch(key)
+            self._stats_due.add(key)
+            self._last_ts[key] = group[-1].ts
+            for event in group:
+                if event.outcome is None:
+                    early = self.join.expect(event.event_id, key, event.ts)
+                    if early is not None:
+                        alerts.extend(monitor.on_outcome(early.outcome, early))
+        return alerts
+
+    def on_feedback(self, feedback: FeedbackEvent) -> list[Alert]:
+        key = self.join.match(feedback)
+        if key is None:
+            return []
+        self.touch(key)
+        return self.obj(key).on_outcome(feedback.outcome, feedback)
+
+    def stats_rows(self, rows: list[Row]) -> None:
+        for key in self._stats_due:
+            self.obj(key).stats_rows(self._last_ts[key], rows)
+        self._stats_due.clear()

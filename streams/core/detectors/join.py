@@ -1,0 +1,99 @@
+"""Join outcomes that arrive later (:class:`~slowleak.models.FeedbackEvent`) to their call.
+
+Feedback is keyed by ``app`` like the calls, so both land on the same partition and worker. The
+join keeps, in memory, the calls without an outcome of the last ``horizon`` (event time) and at
+most ``max_calls`` of them; and feedback that came before its call (the two topics are read
+concurrently), at most ``max_early`` of it, for the same horizon. Each call takes one outcome:
+a second judgement of the same call is counted, not fed twice.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from slowleak.models import FeedbackEvent
+
+__all__ = ["JoinStats", "OutcomeJoin"]
+
+
+@dataclass(slots=True)
+class JoinStats:
+    """Counters since start. Each feedback is joined (at once, or later when its call comes),
+    a duplicate, or expired early (its call never came); each call without an outcome is
+    joined, expired (no outcome within the horizon) or evicted (over ``max_calls``)."""
+
+    joined: int = 0
+    early: int = 0
+    duplicate: int = 0
+    expired_calls: int = 0
+    evicted_calls: int = 0
+    expired_early: int = 0
+
+
+@dataclass(slots=True)
+class OutcomeJoin:
+    """``event_id`` -> key of the call, for calls whose outcome is not known yet."""
+
+    horizon: timedelta = timedelta(hours=1)
+    max_calls: int = 500_000
+    max_early: int = 50_000
+    stats: JoinStats = field(default_factory=JoinStats)
+    _calls: OrderedDict[str, tuple[str, datetime]] = field(default_factory=OrderedDict)
+    _early: OrderedDict[str, FeedbackEvent] = field(default_factory=OrderedDict)
+    _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def expect(self, event_id: str, key: str, ts: datetime) -> FeedbackEvent | None:
+        """Remember a call without an outcome; the feedback that came before it, if any."""
+        early = self._early.pop(event_id, None)
+        if early is not None:
+            self.stats.joined += 1
+            self._finish(event_id)
+            return early
+        self._calls[event_id] = (key, ts)
+        self._expire(ts)
+        while len(self._calls) > self.max_calls:
+            self._calls.popitem(last=False)
+            self.stats.evicted_calls += 1
+        return None
+
+    def match(self, feedback: FeedbackEvent) -> str | None:
+        """The key of the call ``feedback`` judges, or ``None`` (kept as early, or counted)."""
+        found = self._calls.pop(feedback.event_id, None)
+        if found is not None:
+            self.stats.joined += 1
+            self._finish(feedback.event_id)
+            return found[0]
+        if feedback.event_id in self._done:
+            self.stats.duplicate += 1
+            return None
+        # Not seen yet (or older than the horizon, or evicted): wait for the call a while.
+        self.stats.early += 1
+        self._early[feedback.event_id] = feedback
+        while len(self._early) > self.max_early:
+            self._early.popitem(last=False)
+            self.stats.expired_early += 1
+        return None
+
+    def _finish(self, event_id: str) -> None:
+        self._done[event_id] = None
+        while len(self._done) > self.max_calls:
+            self._done.popitem(last=False)
+
+    def _expire(self, now: datetime) -> None:
+        limit = now - self.horizon
+        calls = self._calls
+        while calls:
+            oldest = next(iter(calls.values()))
+            if oldest[1] >= limit:
+                break
+            calls.popitem(last=False)
+            self.stats.expired_calls += 1
+        early = self._early
+        while early:
+            first = next(iter(early.values()))
+            if first.ts >= limit:
+                break
+            early.popitem(last=False)
+            self.stats.expired_early += 1

@@ -1,0 +1,138 @@
+"""Seeded traffic in which each kind of slow leak happens to one app, and one app stays steady.
+
+Used by ``slowleak demo --scenarios`` and the tests that check the worker and ``slowleak
+replay`` decide the same alerts. Each app's calls are stable for ``change_at`` calls (long enough
+for every detector to measure its reference at the shipped defaults), then its incident starts:
+
+- ``steady-bot``: nothing happens; it must fire nothing.
+- ``support-bot``: the success rate falls from 83% to 70% (``accuracy_drift``).
+- ``search-bot``: p95 latency doubles while the median holds (``metric_drift``, latency_p95).
+- ``summarizer``: answers 20% shorter and 15% slower, nothing declared (silent ``model_change``).
+- ``order-bot``: its primary model goes down; calls fall back to another model, which succeeds
+  less often (``availability`` and ``fallback_rate``).
+- ``triage-bot``: the provider swaps the snapshot behind the model name (declared
+  ``model_change``) and the intent mix moves (``metric_drift``, intent_mix).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+__all__ = ["SCENARIOS", "Scenario", "scenario_traffic"]
+
+Q95 = 1.6448536269514722
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    success: float = 0.83
+    latency_median_ms: float = 900.0
+    latency_sigma: float = 0.5
+    output_chars: float = 600.0
+    error_rate: float = 0.005
+    response_model: str = "gpt-4o-2024-08-06"
+    fingerprint: str = "fp_7e2c1a"
+    intents: tuple[tuple[str, float], ...] = (("question", 0.6), ("refund", 0.3), ("other", 0.1))
+    #: Share of calls whose primary model fails; those are served by the fallback model.
+    primary_down: float = 0.0
+    fallback_success: float = 0.70
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    app: str
+    expect: tuple[str, ...]  # alert kinds it should fire
+    after: Behaviour
+    before: Behaviour = Behaviour()
+    model: str = "gpt-4o"
+    fallback_model: str = "claude-3-5-sonnet"
+
+
+_BASE = Behaviour()
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("steady-bot", (), _BASE),
+    Scenario("support-bot", ("accuracy_drift",), replace(_BASE, success=0.70)),
+    Scenario(
+        "search-bot", ("metric_drift",),
+        replace(_BASE, latency_sigma=0.5 + math.log(2.0) / Q95),
+    ),
+    Scenario(
+        "summarizer", ("model_change", "metric_drift"),
+        replace(_BASE, output_chars=480.0, latency_median_ms=1_035.0),
+    ),
+    Scenario(
+        "order-bot", ("availability", "fallback_rate"),
+        replace(_BASE, primary_down=1.0),
+    ),
+    Scenario(
+        "triage-bot", ("model_change", "metric_drift"),
+        replace(
+            _BASE, response_model="gpt-4o-2024-11-20", fingerprint="fp_9b0f3d",
+            intents=(("question", 0.4), ("refund", 0.5), ("other", 0.1)),
+        ),
+    ),
+)  # fmt: skip
+
+
+def _call(
+    rng: random.Random, s: Scenario, b: Behaviour, i: int, ts: datetime, seed: int
+) -> dict[str, Any]:
+    primary_failed = rng.random() < b.primary_down
+    model = s.fallback_model if primary_failed else s.model
+    ok = rng.random() >= b.error_rate
+    names, weights = zip(*b.intents, strict=True)
+    input_tokens = max(1, int(rng.lognormvariate(math.log(800), 0.3)))
+    output_chars = max(1, int(rng.lognormvariate(math.log(b.output_chars), 0.4)))
+    output_tokens = max(1, output_chars // 4) if ok else 0
+    event: dict[str, Any] = {
+        "event_id": f"{s.app}-{seed}-{i:07d}",
+        "ts": ts.isoformat(timespec="milliseconds"),
+        "app": s.app,
+        "model": model,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "latency_ms": round(rng.lognormvariate(math.log(b.latency_median_ms), b.latency_sigma), 1),
+        "status": "ok" if ok else "error",
+        "intent": rng.choices(names, weights)[0],
+        "cost_usd": round((input_tokens * 2.5 + output_tokens * 10.0) / 1e6, 7),
+        "output_text": "y" * output_chars if ok else None,
+        "finish_reason": "stop" if ok else None,
+        "error_type": None if ok else "APIError",
+    }
+    if primary_failed:
+        event["fallback_from"] = s.model
+        event["response_model"] = f"{s.fallback_model}-20241022"
+    else:
+        event["response_model"] = b.response_model
+        event["system_fingerprint"] = b.fingerprint
+    if ok:
+        success = b.fallback_success if primary_failed else b.success
+        event["outcome"] = rng.random() < success
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def scenario_traffic(
+    *,
+    start: datetime,
+    calls_per_app: int = 40_000,
+    change_at: int = 32_000,
+    calls_per_second: float = 10.0,
+    seed: int = 2026,
+    scenarios: tuple[Scenario, ...] = SCENARIOS,
+) -> Iterator[dict[str, Any]]:
+    """Every scenario's calls, interleaved in event-time order (as JSON-able dicts).
+
+    Each app sends ``calls_per_second`` in event time; ``change_at`` calls in, its incident starts.
+    """
+    rng = random.Random(seed)
+    step = timedelta(seconds=1.0 / calls_per_second)
+    for i in range(calls_per_app):
+        ts = start + i * step
+        for s in scenarios:
+            behaviour = s.after if i >= change_at else s.before
+            yield _call(rng, s, behaviour, i, ts, seed)
