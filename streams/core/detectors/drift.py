@@ -105,13 +105,12 @@ class KeyMonitor:
         self.count = first + len(events)
         fired: list[tuple[int, Alert, Signal]] = []
         for signal in self.signals:
-            positions: list[int] = []
-            values: list[Any] = []
-            for i, event in enumerate(events):
-                value = signal.value(event)
-                if value is not None:
-                    positions.append(i)
-                    values.append(value)
+            extract = signal.value
+            values: list[Any] = [extract(event) for event in events]
+            positions: Sequence[int] = range(len(values))
+            if None in values:  # the signal skips calls without its value
+                positions = [i for i, v in enumerate(values) if v is not None]
+                values = [values[i] for i in positions]
             start = 0
             detector = self.detectors[signal.name]
             while start < len(values):
