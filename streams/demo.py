@@ -54,12 +54,12 @@ GROUP BY app ORDER BY app""",
 FROM alerts GROUP BY app, kind, signal ORDER BY app, first_ts""",
     ),
     (
-        "A detector's statistic against its threshold, per minute (support-bot's success rate)",
+        "A detector's statistic against its threshold, per minute (helpdesk-bot's success rate)",
         """SELECT ts, phase, n, round(reference * 100, 1) AS reference_pct,
        round(estimate * 100, 1) AS estimate_pct, round(statistic, 1) AS statistic,
        round(threshold, 1) AS threshold
 FROM detector_stats FINAL
-WHERE app = 'support-bot' AND signal = 'success_rate'
+WHERE app = 'helpdesk-bot' AND signal = 'success_rate'
 ORDER BY ts DESC LIMIT 8""",
     ),
     (
@@ -243,6 +243,11 @@ def _drive(
             return 1, {}
         time.sleep(0.25)
     started = time.monotonic()
+    if scenarios:
+        _say(
+            f"   publishing {n_events:,} calls plus {len(SCENARIOS)} incident scenarios "
+            "(40,000 calls each; about half a minute)..."
+        )
     n, n_feedback, n_bad = _publish(bootstrap, settings, n_events, scenarios)
     apps = 3 + (len(SCENARIOS) if scenarios else 0)
     _say(

@@ -5,7 +5,7 @@ replay`` decide the same alerts. Each app's calls are stable for ``change_at`` c
 for every detector to measure its reference at the shipped defaults), then its incident starts:
 
 - ``steady-bot``: nothing happens; it must fire nothing.
-- ``support-bot``: the success rate falls from 83% to 70% (``accuracy_drift``).
+- ``helpdesk-bot``: the success rate falls from 83% to 70% (``accuracy_drift``).
 - ``search-bot``: p95 latency doubles while the median holds (``metric_drift``, latency_p95).
 - ``summarizer``: answers 20% shorter and 15% slower, nothing declared (silent ``model_change``).
 - ``order-bot``: its primary model goes down; calls fall back to another model, which succeeds
@@ -56,7 +56,7 @@ class Scenario:
 _BASE = Behaviour()
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("steady-bot", (), _BASE),
-    Scenario("support-bot", ("accuracy_drift",), replace(_BASE, success=0.70)),
+    Scenario("helpdesk-bot", ("accuracy_drift",), replace(_BASE, success=0.70)),
     Scenario(
         "search-bot", ("metric_drift",),
         replace(_BASE, latency_sigma=0.5 + math.log(2.0) / Q95),

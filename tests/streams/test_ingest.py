@@ -365,7 +365,7 @@ def _replay_alerts(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_drift_alerts_match_replay_and_detector_state_survives_a_restart(
     worker: Worker, ch_client: Any
 ) -> None:
-    picked = tuple(s for s in SCENARIOS if s.app in ("steady-bot", "support-bot", "summarizer"))
+    picked = tuple(s for s in SCENARIOS if s.app in ("steady-bot", "helpdesk-bot", "summarizer"))
     calls = list(
         scenario_traffic(
             start=datetime(2026, 11, 25, 1, 0, tzinfo=UTC), calls_per_app=34_000,
@@ -392,7 +392,7 @@ def test_drift_alerts_match_replay_and_detector_state_survives_a_restart(
 
     expected = _replay_alerts(calls)
     assert {(a["app"], a["kind"]) for a in expected} >= {
-        ("support-bot", "accuracy_drift"), ("summarizer", "model_change"),
+        ("helpdesk-bot", "accuracy_drift"), ("summarizer", "model_change"),
     }  # fmt: skip
     assert not [a for a in expected if a["app"] == "steady-bot"]
     rows = ch_client.query("SELECT alert_id, app, kind, event_id FROM alerts").result_rows
