@@ -14,7 +14,7 @@ import pytest
 from slowleak.models import Alert, FeedbackEvent, InteractionEvent
 from slowleak.streams.core.detectors.drift import BehaviourDrift
 from slowleak.streams.core.detectors.join import OutcomeJoin
-from slowleak.streams.core.detectors.signals import is_refusal
+from slowleak.streams.core.detectors.signals import SIGNALS, is_refusal
 
 T0 = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
 KEY = "support-bot|prod|champion|gpt-4o"
@@ -212,7 +212,7 @@ def test_stats_rows_once_a_minute_per_key(steady: list[InteractionEvent]) -> Non
         detector.on_interactions(steady[start : start + 500])
         detector.stats_rows(rows)
     minutes = sorted({r[0] for r in rows})
-    assert len(minutes) == 10 and len(rows) == 10 * 12
+    assert len(minutes) == 10 and len(rows) == 10 * len(SIGNALS)
     latency = [r for r in rows if r[5] == "latency_ms"]
     assert (
         latency[-1][7] == "warmup" and latency[-1][8] == 5_500
@@ -232,3 +232,20 @@ def test_stats_rows_once_a_minute_per_key(steady: list[InteractionEvent]) -> Non
 def test_is_refusal(text: str, finish: str, expected: bool) -> None:
     event = calls(1, seed=1)[0].model_copy(update={"output_text": text, "finish_reason": finish})
     assert is_refusal(event) is expected
+
+
+def test_adwin_backstop_reports_a_drop_the_bank_cannot_see_while_it_warms_up_again() -> None:
+    # 83% -> 70% at call 40,000: the bank fires, then measures a new reference for 30,000
+    # outcomes; 70% -> 50% at 50,000 happens inside that warm-up, where only ADWIN watches.
+    # ADWIN's own detection of the first drop dates it before the bank's alert: not repeated.
+    first = calls(50_000, seed=17, after=Regime(success=0.70), change_at=40_000)
+    second = calls(60_000, seed=18, before=Regime(success=0.50))[50_000:]
+    events = first + [
+        e.model_copy(update={"event_id": f"e{50_000 + i}"}) for i, e in enumerate(second)
+    ]
+    alerts = run(BehaviourDrift(), events)
+    assert [s for _, s, _ in fired(alerts)] == ["success_rate", "success_rate_adwin"]
+    bank, backstop_at = (at for _, _, at in fired(alerts))
+    assert 40_000 < bank < 41_000 and 50_000 < backstop_at < 51_500
+    backstop = alerts[1]
+    assert backstop.summary.startswith("success rate (ADWIN backstop) of support-bot/gpt-4o fell")

@@ -37,8 +37,6 @@ SILENT_WINDOW = 2_000
 MAX_KNOWN = 16
 #: Running statistics go to ``detector_stats`` once per key per this many seconds (event time).
 STATS_EVERY_S = 60
-SUCCESS = SIGNALS[0]
-assert SUCCESS.name == "success_rate"
 
 
 def _ms(ts: datetime) -> int:
@@ -60,6 +58,8 @@ class KeyMonitor:
         #: Calls of the key seen; per signal, the call count when its detector (re)started.
         self.count = 0
         self.base: dict[str, int] = {s.name: 0 for s in self.signals}
+        #: Per signal, the call count of its last detection (a backstop's own are not kept).
+        self.fired_at: dict[str, int] = {}
         #: [call count, event time in ms] every MARK_EVERY calls.
         self.marks: list[list[int]] = []
         #: Recent detections of behaviour families: [call count, family, signal name, summary].
@@ -75,6 +75,7 @@ class KeyMonitor:
     def to_state(self) -> State:
         return {
             "count": self.count, "base": self.base, "marks": self.marks, "fires": self.fires,
+            "fired_at": self.fired_at,
             "known": self.known, "declared_at": self.declared_at, "stats_at": self.stats_at,
             "detectors": {name: d.to_state() for name, d in self.detectors.items()},
         }  # fmt: skip
@@ -84,6 +85,7 @@ class KeyMonitor:
         monitor = cls(key)
         monitor.count, monitor.marks, monitor.fires = state["count"], state["marks"], state["fires"]
         monitor.base = dict(state["base"])
+        monitor.fired_at = dict(state["fired_at"])
         monitor.known, monitor.declared_at = state["known"], state["declared_at"]
         monitor.stats_at = state["stats_at"]
         for signal in monitor.signals:
@@ -111,16 +113,59 @@ class KeyMonitor:
             if None in values:  # the signal skips calls without its value
                 positions = [i for i, v in enumerate(values) if v is not None]
                 values = [values[i] for i in positions]
-            start = 0
-            detector = self.detectors[signal.name]
-            while start < len(values):
-                if detector.drift_detected:  # it restarts with this value
-                    self.base[signal.name] = first + positions[start]
-                taken = detector.update_many(values[start:])
-                start += taken
-                if detector.drift_detected:
-                    i = positions[start - 1]
-                    fired.append((first + i + 1, self._alert(signal, events[i]), signal))
+            if values:
+                fired += self._feed(signal, values, positions, events, first)
+        return self._decide(fired)
+
+    def on_outcome(self, outcome: bool, feedback: FeedbackEvent) -> list[Alert]:
+        """A success outcome that arrived later, as feedback on one of this key's calls."""
+        fired: list[tuple[int, Alert, Signal]] = []
+        for signal in self.signals:
+            if signal.outcome:
+                fired += self._feed(signal, [outcome], [0], [feedback], self.count - 1)
+        return self._decide(fired)
+
+    def _feed(
+        self,
+        signal: Signal,
+        values: list[Any],
+        positions: Sequence[int],
+        events: Sequence[InteractionEvent | FeedbackEvent],
+        first: int,
+    ) -> list[tuple[int, Alert, Signal]]:
+        """Run one signal's detector over its values; (call count, alert, signal) per firing."""
+        fired = []
+        start = 0
+        detector = self.detectors[signal.name]
+        while start < len(values):
+            if detector.drift_detected and signal.backstop_of is None:
+                self.base[signal.name] = first + positions[start]  # it restarts with this value
+            start += detector.update_many(values[start:])
+            if detector.drift_detected:
+                i = positions[start - 1]
+                if signal.backstop_of is None:
+                    self.fired_at[signal.name] = first + i + 1
+                elif not self._backstop_news(signal, detector):
+                    continue
+                fired.append((first + i + 1, self._alert(signal, events[i]), signal))
+        return fired
+
+    def _backstop_news(self, signal: Signal, detector: Stat) -> bool:
+        """Whether a backstop's detection is a drop its main detector has not reported: the
+        change it dates is after the main detector's last firing."""
+        assert signal.backstop_of is not None
+        reference, estimate = detector.reference, detector.estimate
+        if not isinstance(reference, float) or not isinstance(estimate, float):
+            return False
+        if estimate >= reference:  # two-sided: a rise is not an accuracy incident
+            return False
+        index = detector.change_index or 0
+        change = self.base[signal.name] + index * (self.count - self.base[signal.name]) // max(
+            detector.n, 1
+        )
+        return change > self.fired_at.get(signal.backstop_of, -1)
+
+    def _decide(self, fired: list[tuple[int, Alert, Signal]]) -> list[Alert]:
         fired.sort(key=lambda f: f[0])
         alerts = []
         for count, alert, signal in fired:
@@ -129,17 +174,6 @@ class KeyMonitor:
             if silent is not None:
                 alerts.append(silent)
         return alerts
-
-    def on_outcome(self, outcome: bool, feedback: FeedbackEvent) -> list[Alert]:
-        """A success outcome that arrived later, as feedback on one of this key's calls."""
-        detector = self.detectors[SUCCESS.name]
-        assert isinstance(detector, BernoulliDrift)
-        if detector.drift_detected:
-            self.base[SUCCESS.name] = self.count
-        detector.update_many([outcome])
-        if not detector.drift_detected:
-            return []
-        return [self._alert(SUCCESS, feedback)]
 
     def _declared(self, event: InteractionEvent, count: int) -> None:
         for field in ("response_model", "system_fingerprint"):
@@ -221,7 +255,7 @@ class KeyMonitor:
                 "cutoff": cutoff,
             }  # fmt: skip
         severity: Severity = "warning"
-        if signal is SUCCESS and reference is not None and estimate is not None:
+        if signal.outcome and reference is not None and estimate is not None:
             severity = "critical" if reference - estimate >= 0.05 else "warning"  # type: ignore[operator]
         return Alert(
             alert_id=alert_id(signal.kind, self.key, signal.name, event.event_id),

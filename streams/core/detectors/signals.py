@@ -17,10 +17,11 @@ from typing import Any
 
 from slowleak.models import InteractionEvent
 from slowleak.streams.core.stats import BernoulliDrift, CategoricalShift, MeanShift, TailShift
+from slowleak.streams.core.stats.adwin import AdwinBackstop
 
 __all__ = ["SIGNALS", "Signal", "is_refusal"]
 
-Stat = BernoulliDrift | MeanShift | TailShift | CategoricalShift
+Stat = BernoulliDrift | MeanShift | TailShift | CategoricalShift | AdwinBackstop
 Value = bool | float | str | None
 
 #: Errors and refusals are rare: their rate detectors watch for a rise above at least 1%
@@ -89,6 +90,11 @@ class Signal:
         signals (output tokens, output characters, their ratio to input) share one family.
     log_scale
         The detector sees ``log1p`` of the value: estimates are geometric means, changes ratios.
+    outcome
+        Fed by outcomes, also those that arrive later as feedback.
+    backstop_of
+        The signal this one backs up: its detection alerts only for a drop the other has not
+        already reported (a change it dates after the other's last detection).
     """
 
     name: str
@@ -99,6 +105,8 @@ class Signal:
     show: Callable[[float], str]
     family: str | None = None
     log_scale: bool = False
+    outcome: bool = False
+    backstop_of: str | None = None
 
     def natural(self, x: float) -> float:
         """A reference or estimate in the value's own units (``expm1`` of a log-scale one)."""
@@ -112,7 +120,11 @@ SIGNALS: tuple[Signal, ...] = (
     Signal(
         "success_rate", "success rate", "accuracy_drift",
         lambda: BernoulliDrift("down", warmup=30_000),
-        lambda e: e.outcome, _percent,
+        lambda e: e.outcome, _percent, outcome=True,
+    ),
+    Signal(
+        "success_rate_adwin", "success rate (ADWIN backstop)", "accuracy_drift",
+        AdwinBackstop, lambda e: e.outcome, _percent, outcome=True, backstop_of="success_rate",
     ),
     Signal(
         "latency_ms", "median latency", "metric_drift",
