@@ -186,6 +186,7 @@ class IngestRuntime:
             "writes_in_flight": len(self._inflight),
             "settled": not self._acks and self.sink.buffered == 0 and not self._inflight,
             "failed_writes": self.failed_writes,
+            "detectors": self.processor.detector_stats(),
         }
 
     def close(self) -> None:

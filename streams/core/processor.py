@@ -167,6 +167,15 @@ class Processor:
                 states.update(dirty())
         return states
 
+    def detector_stats(self) -> dict[str, Any]:
+        """Counters detectors expose (``counters()``), by detector name."""
+        out: dict[str, Any] = {}
+        for detector in self.detectors:
+            counters = getattr(detector, "counters", None)
+            if counters is not None:
+                out[getattr(detector, "name", type(detector).__name__)] = counters()
+        return out
+
     def forget_states(self) -> None:
         """Drop detectors' cached states (after a rebalance); they reload from their store."""
         for detector in self.detectors:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -387,6 +388,10 @@ class BehaviourDrift(ObjectDetector[KeyMonitor]):
             return []
         self.touch(key)
         return self.obj(key).on_outcome(feedback.outcome, feedback)
+
+    def counters(self) -> dict[str, Any]:
+        """Keys in memory and the feedback join's counters, for the worker's stats page."""
+        return {"keys": len(self._objects), "feedback_join": asdict(self.join.stats)}
 
     def stats_rows(self, rows: list[Row]) -> None:
         for key in self._stats_due:
