@@ -31,6 +31,18 @@ class Alert(BaseModel):
     app: Name
     model: Name | None = None
     labels: dict[Name, str] = Field(default_factory=dict)
+    sequence: int = Field(
+        default=0,
+        ge=0,
+        description="Transition number of this alert_id: 0 when it first fires, then +1 per "
+        "repeat or resolve; with alert_id and status it identifies one notification.",
+    )
+    starts_at: EventTime | None = Field(
+        default=None, description="When the condition started (event time); ts if not given."
+    )
+    ends_at: EventTime | None = Field(
+        default=None, description="When the condition ended (event time), on a resolved alert."
+    )
     summary: str = Field(
         min_length=1,
         max_length=2000,

@@ -546,6 +546,9 @@ def test_alert_round_trips_through_json() -> None:
         "model": "gpt-4o-mini",
         "labels": {"env": "prod"},
         "details": {"before": 0.92, "after": 0.71, "window": [1, 2000], "note": None},
+        "sequence": 2,
+        "starts_at": "2026-11-25T09:00:00Z",
+        "ends_at": "2026-11-25T10:00:00Z",
     }
 
     alert = Alert.model_validate_json(json.dumps(data))
@@ -558,6 +561,7 @@ def test_alert_defaults() -> None:
     alert = Alert.model_validate_json(json.dumps(ALERT))
 
     assert (alert.model, alert.labels, alert.details) == (None, {}, {})
+    assert (alert.sequence, alert.starts_at, alert.ends_at) == (0, None, None)
 
 
 @pytest.mark.parametrize("kind", ["Accuracy_Drift", "accuracy-drift", "1drift", "", "a" * 65])

@@ -71,7 +71,7 @@ def feedback_row(f: FeedbackEvent, *, partition: int, offset: int) -> Row:
 
 ALERT_COLUMNS = (
     "alert_id", "kind", "severity", "status", "ts", "event_id", "app", "model", "labels",
-    "summary", "details",
+    "sequence", "starts_at", "ends_at", "summary", "details",
 )  # fmt: skip
 
 
@@ -79,7 +79,8 @@ def alert_row(a: Alert) -> Row:
     """The ``alerts`` row of one alert decision."""
     return (
         a.alert_id, a.kind, a.severity, a.status, a.ts, a.event_id, a.app, a.model, a.labels,
-        a.summary, orjson.dumps(a.details, option=orjson.OPT_SORT_KEYS).decode(),
+        a.sequence, a.starts_at, a.ends_at, a.summary,
+        orjson.dumps(a.details, option=orjson.OPT_SORT_KEYS).decode(),
     )  # fmt: skip
 
 
