@@ -12,6 +12,7 @@ import orjson
 from slowleak.models import Settings
 from slowleak.streams.core import Detector, Output, Processor, Record
 from slowleak.streams.core.detectors import default_detectors
+from slowleak.streams.core.lifecycle import AlertLifecycle
 
 __all__ = ["ReplaySummary", "replay_file"]
 
@@ -63,6 +64,7 @@ def replay_file(
         max_message_bytes=settings.max_message_bytes,
         dlq_max_raw_bytes=0,
         detectors=default_detectors() if detectors is None else detectors,
+        lifecycle=AlertLifecycle(),
     )
     name = getattr(handle, "name", "stdin")
     summary = ReplaySummary()

@@ -19,6 +19,7 @@ from slowleak.streams.core.decode import (
     decode_feedback,
     decode_interaction,
 )
+from slowleak.streams.core.lifecycle import AlertLifecycle
 from slowleak.streams.core.rows import Row, event_row, feedback_row
 
 __all__ = ["ChunkDetector", "Detector", "Output", "Processor", "ProcessorStats"]
@@ -87,6 +88,9 @@ class Processor:
         Called in order for every valid event (or once per chunk with its valid events, for
         those with ``on_interactions``); their alerts are collected. Those with
         ``stats_rows(out)`` append rows of running statistics to ``out.stats`` after a chunk.
+    lifecycle
+        Turns the detectors' decisions into notifications (identity, repeat, resolve); without
+        it, the decisions themselves are the alerts.
     clock
         Time source for ``received_at`` of dead letters.
     """
@@ -97,6 +101,7 @@ class Processor:
         max_message_bytes: int = 1_048_576,
         dlq_max_raw_bytes: int = 262_144,
         detectors: Sequence[Detector | ChunkDetector] = (),
+        lifecycle: AlertLifecycle | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         if max_message_bytes < 1:
@@ -106,6 +111,7 @@ class Processor:
         self.max_message_bytes = max_message_bytes
         self.dlq_max_raw_bytes = dlq_max_raw_bytes
         self.detectors = tuple(detectors)
+        self.lifecycle = lifecycle
         self._per_event = tuple(d for d in detectors if not hasattr(d, "on_interactions"))
         self._per_chunk = tuple(d for d in detectors if hasattr(d, "on_interactions"))
         self.clock = clock
@@ -117,7 +123,7 @@ class Processor:
         rows = out.events
         detectors = self._per_event
         valid: list[InteractionEvent] = []
-        keep = valid.append if self._per_chunk else None
+        keep = valid.append if self._per_chunk or self.lifecycle is not None else None
         alerts_before = len(out.alerts)
         for record in records:
             try:
@@ -134,23 +140,37 @@ class Processor:
         for chunk_detector in self._per_chunk:
             out.alerts.extend(chunk_detector.on_interactions(valid))
         self._stats_rows(out)
+        self._notify(out, alerts_before, valid)
         self.stats.alerts += len(out.alerts) - alerts_before
 
     def feedback(self, records: Iterable[SourceRecord], out: Output) -> None:
         """Process records of the feedback topic."""
         alerts_before = len(out.alerts)
+        judged: list[FeedbackEvent] = []
         for record in records:
             try:
                 fb = decode_feedback(record.value, max_bytes=self.max_message_bytes)
             except Rejected as rejected:
                 self._reject(record, rejected, out)
                 continue
+            judged.append(fb)
             out.feedback.append(feedback_row(fb, partition=record.partition, offset=record.offset))
             for detector in self.detectors:
                 out.alerts.extend(detector.on_feedback(fb))
             self.stats.feedback += 1
         self._stats_rows(out)
+        self._notify(out, alerts_before, judged)
         self.stats.alerts += len(out.alerts) - alerts_before
+
+    def _notify(
+        self, out: Output, first: int, seen: Sequence[InteractionEvent | FeedbackEvent]
+    ) -> None:
+        """Replace the chunk's decisions by the lifecycle's notifications, and run its timers on
+        the latest event time of each app."""
+        if self.lifecycle is None:
+            return
+        clocks = {e.app: e.ts for e in seen}
+        out.alerts[first:] = self.lifecycle.process(out.alerts[first:], clocks)
 
     def _stats_rows(self, out: Output) -> None:
         for detector in self.detectors:
@@ -161,7 +181,7 @@ class Processor:
     def dirty_states(self) -> dict[str, Any]:
         """Detector states changed since the last call, by store key (to persist once per chunk)."""
         states: dict[str, Any] = {}
-        for detector in self.detectors:
+        for detector in (*self.detectors, self.lifecycle):
             dirty = getattr(detector, "dirty_states", None)
             if dirty is not None:
                 states.update(dirty())
@@ -178,7 +198,7 @@ class Processor:
 
     def forget_states(self) -> None:
         """Drop detectors' cached states (after a rebalance); they reload from their store."""
-        for detector in self.detectors:
+        for detector in (*self.detectors, self.lifecycle):
             forget = getattr(detector, "forget", None)
             if forget is not None:
                 forget()

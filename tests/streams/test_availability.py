@@ -279,3 +279,36 @@ def test_rejects_bad_arguments() -> None:
         Availability(target=1.0)
     with pytest.raises(ValueError, match="at least 1"):
         Availability(min_calls=0)
+
+
+def test_the_chunk_path_gives_the_per_event_alerts_on_scenario_traffic() -> None:
+    from slowleak.streams.scenarios import SCENARIOS, scenario_traffic
+
+    apps = tuple(s for s in SCENARIOS if s.app in ("order-bot", "steady-bot"))
+    events = [
+        InteractionEvent.model_validate_json(orjson.dumps(e))
+        for e in scenario_traffic(start=T0, calls_per_app=6_000, change_at=4_000, scenarios=apps)
+    ]
+    expected = run(Availability(), events)
+    assert sorted(a.labels["condition"] for a in expected) == ["burn_rate", "burn_rate", "outage"]
+    store: dict[str, Any] = {}
+    detector = Availability(store=store)
+    got: list[Alert] = []
+    for start in range(0, len(events), 1_500):
+        got += detector.on_interactions(events[start : start + 1_500])
+        store.update(json_round_trip(detector.dirty_states()))
+        detector.forget()
+    assert got == expected
+
+
+def test_the_chunk_path_gives_the_per_event_alerts_through_a_page_and_its_resolve() -> None:
+    events = scenario()
+    expected = run(Availability(), events)
+    detector = Availability()
+    got: list[Alert] = []
+    for start in range(0, len(events), 777):
+        got += detector.on_interactions(events[start : start + 777])
+    assert got == expected
+    assert [a.status for a in got if a.labels["condition"] == "burn_rate"] == [
+        "firing", "firing", "resolved",
+    ]  # fmt: skip

@@ -214,3 +214,17 @@ def test_rejects_bad_arguments() -> None:
         FallbackRate(floor=1.0)
     with pytest.raises(ValueError, match="warmup"):
         FallbackRate(warmup=10)
+
+
+def test_the_chunk_path_gives_the_per_event_alerts() -> None:
+    events = calls(19, 20_000, 0.0) + calls(20, 3_000, 0.2, start=20_000)
+    events += calls(21, 3_000, 0.0, start=23_000)
+    expected = run(FallbackRate(), events)
+    assert [a.status for a in expected] == ["firing", "resolved"]
+    detector = FallbackRate()
+    got: list[Alert] = []
+    for start in range(0, len(events), 2_500):
+        got += detector.on_interactions(events[start : start + 2_500])
+    assert [(a.alert_id, a.event_id, a.status, a.summary) for a in got] == [
+        (a.alert_id, a.event_id, a.status, a.summary) for a in expected
+    ]

@@ -25,6 +25,7 @@ from kafka.admin import KafkaAdminClient
 
 from slowleak.streams.core import Output, Processor, Record
 from slowleak.streams.core.detectors import default_detectors
+from slowleak.streams.core.lifecycle import AlertLifecycle
 from slowleak.streams.localstack import free_port
 from slowleak.streams.scenarios import SCENARIOS, scenario_traffic
 from slowleak.streams.synthetic import TrafficGenerator, malformed_messages
@@ -354,7 +355,7 @@ def test_model_change_alert_reaches_topic_and_table_and_state_survives_restart(
 
 def _replay_alerts(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What ``slowleak replay`` decides for the same calls (the same core, no broker)."""
-    processor = Processor(detectors=default_detectors())
+    processor = Processor(detectors=default_detectors(), lifecycle=AlertLifecycle())
     out = Output()
     records = [Record("replay", -1, i, None, orjson.dumps(c)) for i, c in enumerate(calls)]
     for start in range(0, len(records), 2_000):

@@ -48,18 +48,18 @@ non-empty minutes of the last 6 hours, stored as ``[minute, calls, failures]`` t
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from slowleak.models import Alert, InteractionEvent, Severity
+from slowleak.streams.core.detectors._windows import HORIZON, WINDOWS_MIN, MinuteClock, Windows
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
 
 __all__ = ["BURN_RULES", "WINDOWS_MIN", "Availability", "BurnRule"]
 
-#: The windows, in minutes; the last (longest) is how much history is kept.
-WINDOWS_MIN: tuple[int, ...] = (5, 30, 60, 360)
-_HORIZON = WINDOWS_MIN[-1]
 #: A window's name in summaries and in the alerts' details.
 _WINDOW_NAMES = {5: "5 min", 30: "30 min", 60: "hour", 360: "6 h"}
 _WINDOW_KEYS = {5: "5m", 30: "30m", 60: "1h", 360: "6h"}
@@ -87,67 +87,13 @@ BURN_RULES: tuple[BurnRule, ...] = (
 )
 
 
-class _Windows:
-    """Calls and failures per event-time minute of the last :data:`_HORIZON` minutes, with a
-    running total per window of :data:`WINDOWS_MIN` (window ``i`` at head minute ``h`` covers
-    minutes ``h - WINDOWS_MIN[i] + 1 .. h``)."""
-
-    __slots__ = ("buckets", "calls", "failures")
-
-    def __init__(self) -> None:
-        self.buckets: dict[int, list[int]] = {}  # minute -> [calls, failures]
-        self.calls = [0] * len(WINDOWS_MIN)
-        self.failures = [0] * len(WINDOWS_MIN)
-
-    def add(self, minute: int, head: int, failed: bool) -> None:
-        """Count one call of ``minute`` (at most ``head``, the app's latest minute)."""
-        age = head - minute
-        if age >= _HORIZON:
-            return  # later than any window
-        bucket = self.buckets.get(minute)
-        if bucket is None:
-            bucket = self.buckets[minute] = [0, 0]
-        bucket[0] += 1
-        bucket[1] += failed
-        for i, length in enumerate(WINDOWS_MIN):
-            if age < length:
-                self.calls[i] += 1
-                self.failures[i] += failed
-
-    def roll(self, head: int, new_head: int) -> None:
-        """Move the windows' end from minute ``head`` to the later ``new_head``."""
-        if not self.buckets:
-            return
-        if new_head - head >= _HORIZON:
-            self.buckets.clear()
-            self.calls = [0] * len(WINDOWS_MIN)
-            self.failures = [0] * len(WINDOWS_MIN)
-            return
-        for minute in range(head + 1, new_head + 1):
-            for i, length in enumerate(WINDOWS_MIN):
-                bucket = self.buckets.get(minute - length)
-                if bucket is not None:
-                    self.calls[i] -= bucket[0]
-                    self.failures[i] -= bucket[1]
-            self.buckets.pop(minute - _HORIZON, None)
-
-    def to_state(self) -> list[list[int]]:
-        return [[m, c, f] for m, (c, f) in sorted(self.buckets.items())]
-
-    @classmethod
-    def from_state(cls, state: list[list[int]], head: int) -> _Windows:
-        windows = cls()
-        for minute, calls, failures in state:
-            windows.buckets[minute] = [calls, failures]
-            for i, length in enumerate(WINDOWS_MIN):
-                if head - minute < length:
-                    windows.calls[i] += calls
-                    windows.failures[i] += failures
-        return windows
-
-
 class _Model:
-    """What one model of an app needs: its windows, its open alerts, and its outage evidence."""
+    """What one model of an app needs: its windows, its open alerts, and its outage evidence.
+
+    ``quiet`` (not stored): a successful call of the head minute, with no fallback, changes
+    nothing but its counts, ``last_seen`` and ``last_success`` and resets its failures (no
+    alert open, a success seen, and no burn rule that more calls alone could make hold:
+    ``recheck`` False). The chunk path counts such calls inline."""
 
     __slots__ = (
         "burn",
@@ -156,12 +102,16 @@ class _Model:
         "last_seen",
         "last_success",
         "outage",
+        "quiet",
+        "recheck",
         "served",
         "windows",
     )
 
-    def __init__(self, now: float) -> None:
-        self.windows = _Windows()
+    def __init__(self, now: float, head: int) -> None:
+        self.windows = Windows(head)
+        self.quiet = False
+        self.recheck = True  # unknown until the burn rules are checked
         self.last_seen = now  # latest call to it or fallback from it (app time)
         # The open burn-rate alert: [alert_id, started, last held, severity].
         self.burn: list[Any] | None = None
@@ -180,8 +130,8 @@ class _Model:
 
     @classmethod
     def from_state(cls, state: State, head: int) -> _Model:
-        model = cls(state["seen"])
-        model.windows = _Windows.from_state(state["b"], head)
+        model = cls(state["seen"], head)
+        model.windows = Windows.from_state(state["b"], head)
         model.burn, model.outage = state["burn"], state["outage"]
         model.last_success, model.failures = state["ok"], state["n"]
         model.first_failure = state["first"]
@@ -190,14 +140,18 @@ class _Model:
 
 
 class _App:
-    """The state of one app x env: its event-time clock and its models."""
+    """The state of one app x env: its event-time clock and its models; for the chunk path
+    (not stored), a clock of the head minute and the event time before which no outage can
+    fire (None: to be worked out)."""
 
-    __slots__ = ("clock", "head", "models")
+    __slots__ = ("clock", "deadline", "head", "minute", "models")
 
     def __init__(self) -> None:
         self.head: int | None = None  # latest event-time minute
         self.clock = 0.0  # latest event time, epoch seconds
         self.models: dict[str, _Model] = {}
+        self.minute: MinuteClock | None = None
+        self.deadline: float | None = None
 
 
 def _utc(t: float) -> str:
@@ -300,7 +254,102 @@ class Availability(ObjectDetector[_App]):
         key = f"{event.app}|{event.env}"
         app = self.obj(key)
         self.touch(key)
-        t = event.ts.timestamp()
+        app.deadline = None  # the chunk path works it out afresh
+        return self._step(app, event, event.ts.timestamp())
+
+    def on_interactions(self, events: Sequence[InteractionEvent]) -> list[Alert]:
+        """The alerts :meth:`on_interaction` gives for each event in turn, in the same order.
+
+        Per app x env, a successful call of the head minute to a :attr:`_Model.quiet` model,
+        before the app's outage deadline, is counted inline (a handful of operations, and its
+        time read off the minute's :class:`MinuteClock`); any other goes through the per-event
+        path, after which the model flags and the deadline are worked out again."""
+        groups: dict[tuple[str, str], list[InteractionEvent]] = {}
+        for event in events:
+            group = groups.get((event.app, event.env))
+            if group is None:
+                groups[event.app, event.env] = group = []
+            group.append(event)
+        fired: list[tuple[InteractionEvent, list[Alert]]] = []
+        for (app_name, env), group in groups.items():
+            key = f"{app_name}|{env}"
+            self._run(self.obj(key), group, fired)
+            self.touch(key)
+        if len(groups) > 1 and len(fired) > 1:  # back in event order across apps
+            order = {id(event): i for i, event in enumerate(events)}
+            fired.sort(key=lambda pair: order[id(pair[0])])
+        return [alert for _, alerts in fired for alert in alerts]
+
+    def _run(
+        self,
+        app: _App,
+        group: list[InteractionEvent],
+        fired: list[tuple[InteractionEvent, list[Alert]]],
+    ) -> None:
+        clock = app.clock
+        if app.deadline is None:  # first event through the per-event path
+            deadline, quiet, mc = -math.inf, {}, None
+        else:
+            deadline, quiet, mc = app.deadline, self._quiet(app), app.minute
+        tz, lo, hi, base = (None, None, None, 0) if mc is None else (mc.tz, mc.lo, mc.hi, mc.base)
+        for event in group:
+            ts = event.ts
+            if ts.tzinfo is tz and lo <= ts < hi:  # type: ignore[operator]  # tz: lo, hi set
+                t = (base + ts.second * 1_000_000 + ts.microsecond) / 1_000_000
+                now = t if t > clock else clock
+                if now < deadline and event.status == "ok" and event.fallback_from is None:
+                    model = quiet.get(event.model)
+                    if model is not None:
+                        clock = model.last_seen = now
+                        model.windows.top[0] += 1
+                        if t > model.last_success:  # type: ignore[operator]  # quiet: not None
+                            model.last_success = t
+                        if model.failures:  # what _success does (no outage open)
+                            model.failures, model.first_failure, model.served = 0, None, {}
+                        continue
+            else:
+                t = ts.timestamp()
+            app.clock = clock
+            alerts = self._step(app, event, t)
+            if alerts:
+                fired.append((event, alerts))
+            clock = app.clock
+            deadline = self._refresh(app)
+            quiet = self._quiet(app)
+            mc = app.minute
+            if mc is None or mc.minute != app.head or mc.tz is not ts.tzinfo:
+                mc = app.minute = MinuteClock.of(app.head, ts.tzinfo)  # type: ignore[arg-type]
+            tz, lo, hi, base = (
+                (None, None, None, 0) if mc is None else (mc.tz, mc.lo, mc.hi, mc.base)
+            )
+        app.clock = clock
+        app.deadline = deadline
+
+    @staticmethod
+    def _quiet(app: _App) -> dict[str, _Model]:
+        return {name: model for name, model in app.models.items() if model.quiet}
+
+    def _refresh(self, app: _App) -> float:
+        """Works out the models' ``quiet`` flags; returns the app's outage deadline: the event
+        time (less a millisecond, for rounding) from which an outage could fire."""
+        deadline = math.inf
+        for model in app.models.values():
+            model.quiet = (
+                model.burn is None
+                and model.outage is None
+                and model.last_success is not None
+                and not model.recheck
+            )
+            if model.outage is None and model.failures >= self.outage_min_failures:
+                since = model.last_success
+                if since is None:
+                    since = model.first_failure
+                if since is not None:
+                    deadline = min(deadline, since + self.outage_after_s - 1e-3)
+        return deadline
+
+    def _step(self, app: _App, event: InteractionEvent, t: float) -> list[Alert]:
+        """One event, ``t`` its time in epoch seconds."""
         minute = int(t // 60)
         alerts: list[Alert] = []
         rolled = False
@@ -308,13 +357,13 @@ class Availability(ObjectDetector[_App]):
             app.head = minute
         elif minute > app.head:
             for model in app.models.values():
-                model.windows.roll(app.head, minute)
+                model.windows.roll(minute)
             app.head, rolled = minute, True
         now = app.clock = max(app.clock, t)
 
         failed = event.status != "ok"
         own = self._model(app, event, event.model, now, alerts)
-        own.windows.add(minute, app.head, failed)
+        own.windows.add(minute, failed)
         touched = [(event.model, own)]
         if failed:
             self._failure(own, t)
@@ -322,7 +371,7 @@ class Availability(ObjectDetector[_App]):
             alerts.extend(self._success(event, own, t))
         if event.fallback_from is not None and event.fallback_from != event.model:
             primary = self._model(app, event, event.fallback_from, now, alerts)
-            primary.windows.add(minute, app.head, True)
+            primary.windows.add(minute, True)
             self._failure(primary, t)
             served = primary.served
             if event.model in served or len(served) < _MAX_SERVED:
@@ -349,7 +398,7 @@ class Availability(ObjectDetector[_App]):
             if len(app.models) >= self.max_models:
                 old = min(app.models, key=lambda m: app.models[m].last_seen)
                 alerts.extend(self._close(event, old, app.models.pop(old), "forgotten"))
-            model = app.models[name] = _Model(now)
+            model = app.models[name] = _Model(now, app.head)  # type: ignore[arg-type]
         model.last_seen = now
         return model
 
@@ -374,17 +423,21 @@ class Availability(ObjectDetector[_App]):
 
     def _burn(self, event: InteractionEvent, name: str, model: _Model, now: float) -> Alert | None:
         w = model.windows
+        all_calls, all_failures = w.calls, w.failures
         held: BurnRule | None = None
+        recheck = False  # a rule short of calls only: more successful calls could make it hold
         for rule, long, short, share in self._rules:
-            calls, failures = w.calls[short], w.failures[short]
+            calls, failures = all_calls[short], all_failures[short]
             if (
-                calls >= self.min_calls
-                and failures >= self.min_failures
+                failures >= self.min_failures
                 and failures > share * calls
-                and w.failures[long] > share * w.calls[long]
+                and all_failures[long] > share * all_calls[long]
             ):
-                held = rule
-                break
+                if calls >= self.min_calls:
+                    held = rule
+                    break
+                recheck = True
+        model.recheck = recheck or held is not None
         open_ = model.burn
         if held is None:
             if open_ is not None and now - open_[2] >= self.hold_down_s:
@@ -556,11 +609,7 @@ class Availability(ObjectDetector[_App]):
         for name, model in list(app.models.items()):
             if model.outage is not None and now - model.last_seen > self.outage_stale_s:
                 out.extend(self._close(event, name, model, "no_traffic"))
-            if (
-                model.outage is None
-                and model.burn is None
-                and now - model.last_seen > _HORIZON * 60
-            ):
+            if model.outage is None and model.burn is None and now - model.last_seen > HORIZON * 60:
                 del app.models[name]
         return out
 

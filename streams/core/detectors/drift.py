@@ -40,6 +40,11 @@ MAX_KNOWN = 16
 STATS_EVERY_S = 60
 
 
+def _warmup(detector: Stat) -> int:
+    """Values a detector needs before it has a reference (both stages of a TailShift)."""
+    return int(getattr(detector, "quantile_warmup", 0)) + int(getattr(detector, "warmup", 0))
+
+
 def _ms(ts: datetime) -> int:
     return int(ts.timestamp() * 1000)
 
@@ -61,6 +66,9 @@ class KeyMonitor:
         self.base: dict[str, int] = {s.name: 0 for s in self.signals}
         #: Per signal, the call count of its last detection (a backstop's own are not kept).
         self.fired_at: dict[str, int] = {}
+        #: Signals whose drift alert is open until their detector measures a new reference:
+        #: signal -> the old reference as shown.
+        self.open: dict[str, str] = {}
         #: [call count, event time in ms] every MARK_EVERY calls.
         self.marks: list[list[int]] = []
         #: Recent detections of behaviour families: [call count, family, signal name, summary].
@@ -76,7 +84,7 @@ class KeyMonitor:
     def to_state(self) -> State:
         return {
             "count": self.count, "base": self.base, "marks": self.marks, "fires": self.fires,
-            "fired_at": self.fired_at,
+            "fired_at": self.fired_at, "open": self.open,
             "known": self.known, "declared_at": self.declared_at, "stats_at": self.stats_at,
             "detectors": {name: d.to_state() for name, d in self.detectors.items()},
         }  # fmt: skip
@@ -87,6 +95,7 @@ class KeyMonitor:
         monitor.count, monitor.marks, monitor.fires = state["count"], state["marks"], state["fires"]
         monitor.base = dict(state["base"])
         monitor.fired_at = dict(state["fired_at"])
+        monitor.open = dict(state["open"])
         monitor.known, monitor.declared_at = state["known"], state["declared_at"]
         monitor.stats_at = state["stats_at"]
         for signal in monitor.signals:
@@ -138,18 +147,63 @@ class KeyMonitor:
         fired = []
         start = 0
         detector = self.detectors[signal.name]
+        watching = signal.backstop_of is None
         while start < len(values):
-            if detector.drift_detected and signal.backstop_of is None:
+            restarts = detector.drift_detected
+            if restarts and watching:
                 self.base[signal.name] = first + positions[start]  # it restarts with this value
-            start += detector.update_many(values[start:])
+            n_before = 0 if restarts else detector.n
+            taken = detector.update_many(values[start:])
+            if watching and signal.name in self.open and detector.reference is not None:
+                # The warm-up after the detection ended in this run: a new baseline.
+                k = start + min(max(_warmup(detector) - n_before, 1), taken) - 1
+                i = positions[k]
+                fired.append((first + i + 1, self._rebaselined(signal, events[i]), signal))
+            start += taken
             if detector.drift_detected:
                 i = positions[start - 1]
-                if signal.backstop_of is None:
+                if watching:
                     self.fired_at[signal.name] = first + i + 1
                 elif not self._backstop_news(signal, detector):
                     continue
-                fired.append((first + i + 1, self._alert(signal, events[i]), signal))
+                alert = self._alert(signal, events[i])
+                if watching:
+                    self.open[signal.name] = alert.details["reference_shown"]
+                fired.append((first + i + 1, alert, signal))
         return fired
+
+    def _rebaselined(self, signal: Signal, event: InteractionEvent | FeedbackEvent) -> Alert:
+        """The resolve decision of a signal's drift alert: its detector measured the level it
+        moved to, which is now the reference it watches (the incident is over or accepted)."""
+        was = self.open.pop(signal.name)
+        detector = self.detectors[signal.name]
+        reference = detector.reference
+        now = (
+            "new shares of calls" if isinstance(reference, dict)
+            else signal.show(reference if reference is not None else float("nan"))
+        )  # fmt: skip
+        return Alert(
+            alert_id=alert_id(signal.kind, self.key, signal.name),
+            kind=signal.kind,
+            severity="info",
+            status="resolved",
+            ts=event.ts,
+            event_id=event.event_id,
+            app=self.app,
+            model=self.model,
+            labels={"env": self.env, "variant": self.variant, "signal": signal.name},
+            summary=(
+                f"{signal.label} of {self._where()}: measured a new reference of {now} over "
+                f"{_warmup(detector):,} values since the alert (it was {was}); the detector "
+                "watches from this level now"
+            ),
+            details={"signal": signal.name, "env": self.env, "variant": self.variant,
+                     "reference_before": was, "new_baseline": True},
+        )  # fmt: skip
+
+    def _where(self) -> str:
+        variant = f" ({self.variant})" if self.variant != "champion" else ""
+        return f"{self.app}/{self.model}{variant}"
 
     def _backstop_news(self, signal: Signal, detector: Stat) -> bool:
         """Whether a backstop's detection is a drop its main detector has not reported: the
@@ -171,6 +225,8 @@ class KeyMonitor:
         alerts = []
         for count, alert, signal in fired:
             alerts.append(alert)
+            if alert.status != "firing":
+                continue
             silent = self._silent(count, signal, alert)
             if silent is not None:
                 alerts.append(silent)
@@ -216,9 +272,7 @@ class KeyMonitor:
         reference = (
             detector.measured if isinstance(detector, BernoulliDrift) else detector.reference
         )
-        where = f"{self.app}/{self.model}" + (
-            f" ({self.variant})" if self.variant != "champion" else ""
-        )
+        where = self._where()
         when = f" since the estimated change at about {_time(change_ms)}" if change_ms else ""
         details: dict[str, Any] = {
             "signal": signal.name, "env": self.env, "variant": self.variant,
@@ -236,7 +290,8 @@ class KeyMonitor:
                 f"{signal.label} of {where} moved: {category!r} {moved} from {signal.show(ref)} "
                 f"to {signal.show(estimate or 0.0)} of calls (n = {since:,}{when})"
             )
-            details |= {"category": category, "reference": ref, "estimate": estimate}
+            details |= {"category": category, "reference": ref, "estimate": estimate,
+                        "reference_shown": f"{category!r} at {signal.show(ref)}"}  # fmt: skip
         else:
             assert not isinstance(reference, dict)
             ref = reference if reference is not None else float("nan")
@@ -253,13 +308,15 @@ class KeyMonitor:
             )
             details |= {
                 "reference": signal.natural(ref), "estimate": signal.natural(est),
-                "cutoff": cutoff,
+                "cutoff": cutoff, "reference_shown": signal.show(ref),
             }  # fmt: skip
+        if signal.backstop_of is not None:
+            details["auto_resolve"] = True  # ADWIN has no warm-up to end the incident
         severity: Severity = "warning"
         if signal.outcome and reference is not None and estimate is not None:
             severity = "critical" if reference - estimate >= 0.05 else "warning"  # type: ignore[operator]
         return Alert(
-            alert_id=alert_id(signal.kind, self.key, signal.name, event.event_id),
+            alert_id=alert_id(signal.kind, self.key, signal.name),
             kind=signal.kind,
             severity=severity,
             status="firing",
@@ -286,7 +343,7 @@ class KeyMonitor:
         first = min(others, key=lambda f: f[0])
         served = ", ".join(f"{field} {vals[-1]}" for field, vals in self.known.items() if vals)
         return Alert(
-            alert_id=alert_id("model_change", "silent", self.key, alert.event_id),
+            alert_id=alert_id("model_change", "silent", self.key),
             kind="model_change",
             severity="warning",
             status="firing",
@@ -307,6 +364,7 @@ class KeyMonitor:
                 "env": self.env,
                 "variant": self.variant,
                 "signals": [f[2] for f in others] + [signal.name],
+                "auto_resolve": True,
                 "calls_between": count - first[0],
             },
         )

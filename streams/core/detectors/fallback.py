@@ -39,10 +39,12 @@ most fallbacks.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from slowleak.models import Alert, InteractionEvent
+from slowleak.streams.core.detectors._windows import MinuteClock
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
 from slowleak.streams.core.stats import BernoulliDrift
 
@@ -55,10 +57,16 @@ _MAX_CHECKPOINTS = 240
 _Z_999 = 3.09
 #: Per model and group: calls, known outcomes, successes, cost sum, calls with a cost.
 _CALLS, _KNOWN, _OK, _COST, _COSTED = range(5)
+#: The decayed counters are kept in units of their share's ``epoch``: a call at time ``now``
+#: weighs ``2 ** ((now - epoch) / half_life_s)``. The epoch moves up (the counters are scaled
+#: down) once a call weighs more than ``2 ** _REBASE``.
+_REBASE = 32.0
 
 
 class _Quality:
-    """Decayed counters of one model: its own calls, its calls as a fallback, fallbacks away."""
+    """Decayed counters of one model: its own calls, its calls as a fallback, fallbacks away;
+    in units of the share's epoch, read as decayed to ``t`` (the latest call touching it) by
+    :meth:`view`."""
 
     __slots__ = ("away", "fallback", "own", "t")
 
@@ -68,14 +76,17 @@ class _Quality:
         self.fallback = [0.0] * 5
         self.away = 0.0
 
-    def decay(self, now: float, half_life_s: float) -> None:
-        if now <= self.t:
-            return
-        f = 0.5 ** ((now - self.t) / half_life_s)
+    def scale(self, f: float) -> None:
         self.own = [v * f for v in self.own]
         self.fallback = [v * f for v in self.fallback]
         self.away *= f
-        self.t = now
+
+    def view(self, epoch: float, half_life_s: float) -> _Quality:
+        """A copy with the counters decayed to ``t``."""
+        out = _Quality(self.t)
+        out.own, out.fallback, out.away = self.own, self.fallback, self.away
+        out.scale(0.5 ** ((self.t - epoch) / half_life_s))
+        return out
 
     def to_state(self) -> list[Any]:
         return [self.t, self.own, self.fallback, self.away]
@@ -90,7 +101,10 @@ class _Quality:
 class _Share:
     """The live state of one app x env."""
 
-    __slots__ = ("block", "checkpoints", "clock", "drift", "firing", "models", "reference")
+    __slots__ = (
+        "block", "checkpoints", "clock", "drift", "epoch", "firing", "minute", "models",
+        "reference",
+    )  # fmt: skip
 
     def __init__(self, drift: BernoulliDrift) -> None:
         self.drift = drift
@@ -101,6 +115,8 @@ class _Share:
         self.block = [0, 0]  # calls and fallbacks in the current block (while firing)
         self.models: dict[str, _Quality] = {}
         self.clock = 0.0
+        self.epoch: float | None = None  # of the counters; None until the first call
+        self.minute: MinuteClock | None = None  # not stored
 
 
 def _minute(minute: int) -> str:
@@ -157,7 +173,7 @@ class FallbackRate(ObjectDetector[_Share]):
     """
 
     name: ClassVar[str] = "fallback_rate"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
 
     def __init__(
         self,
@@ -190,6 +206,7 @@ class FallbackRate(ObjectDetector[_Share]):
         share = _Share(BernoulliDrift.from_state(state["drift"]))
         share.reference, share.checkpoints = state["reference"], state["checkpoints"]
         share.firing, share.block, share.clock = state["firing"], state["block"], state["clock"]
+        share.epoch = state["epoch"]
         share.models = {m: _Quality.from_state(q) for m, q in state["models"].items()}
         return share
 
@@ -197,59 +214,175 @@ class FallbackRate(ObjectDetector[_Share]):
         return {
             "drift": obj.drift.to_state(), "reference": obj.reference,
             "checkpoints": obj.checkpoints, "firing": obj.firing, "block": obj.block,
-            "clock": obj.clock, "models": {m: q.to_state() for m, q in obj.models.items()},
+            "clock": obj.clock, "epoch": obj.epoch,
+            "models": {m: q.to_state() for m, q in obj.models.items()},
         }  # fmt: skip
 
     # -- events ---------------------------------------------------------------------------------
 
     def on_interaction(self, event: InteractionEvent) -> list[Alert]:
-        key = f"{event.app}|{event.env}"
-        share = self.obj(key)
-        self.touch(key)
-        now = share.clock = max(share.clock, event.ts.timestamp())
-        primary = event.fallback_from if event.fallback_from != event.model else None
-        self._count(share, event, primary, now)
-        fell = primary is not None
-        if share.firing is None:
-            return self._watch(event, share, fell, now)
-        return self._block(event, share, fell)
+        return self.on_interactions((event,))
+
+    def on_interactions(self, events: Sequence[InteractionEvent]) -> list[Alert]:
+        """The alerts of the events in turn. Per app x env: one pass reads each event's time,
+        whether it fell back and where the event-time minute changes; the drift detector takes
+        the indicators in one go (``update_many``) up to a detection; the counters are updated
+        up to each alert's event before it is written, and to the end after."""
+        groups: dict[tuple[str, str], list[InteractionEvent]] = {}
+        for event in events:
+            group = groups.get((event.app, event.env))
+            if group is None:
+                groups[event.app, event.env] = group = []
+            group.append(event)
+        fired: list[tuple[InteractionEvent, Alert]] = []
+        for (app, env), group in groups.items():
+            key = f"{app}|{env}"
+            self._run(self.obj(key), group, fired)
+            self.touch(key)
+        if len(groups) > 1 and len(fired) > 1:  # back in event order across apps
+            order = {id(event): i for i, event in enumerate(events)}
+            fired.sort(key=lambda pair: order[id(pair[0])])
+        return [alert for _, alert in fired]
+
+    def _run(
+        self,
+        share: _Share,
+        group: list[InteractionEvent],
+        fired: list[tuple[InteractionEvent, Alert]],
+    ) -> None:
+        # Pass 1: the share's clock after each event, the fallback indicators, and the events
+        # at which the clock's minute moves up ([index, minute]).
+        nows: list[float] = []
+        fells: list[bool] = []
+        marks: list[tuple[int, int]] = []
+        clock = share.clock
+        mc = share.minute
+        tz, lo, hi, base = (None, None, None, 0) if mc is None else (mc.tz, mc.lo, mc.hi, mc.base)
+        minute = int(clock // 60)
+        next_minute = (minute + 1) * 60.0
+        for event in group:
+            ts = event.ts
+            if ts.tzinfo is tz and lo <= ts < hi:  # type: ignore[operator]  # tz: lo, hi set
+                t = (base + ts.second * 1_000_000 + ts.microsecond) / 1_000_000
+            else:
+                t = ts.timestamp()
+                mc = MinuteClock.of(int(t // 60), ts.tzinfo)
+                if mc is not None:
+                    tz, lo, hi, base = mc.tz, mc.lo, mc.hi, mc.base
+            if t > clock:
+                clock = t
+                if t >= next_minute and int(t // 60) > minute:
+                    minute = int(t // 60)
+                    next_minute = (minute + 1) * 60.0
+                    marks.append((len(nows), minute))
+            nows.append(clock)
+            primary = event.fallback_from
+            fells.append(primary is not None and primary != event.model)
+        share.minute = mc
+
+        drift = share.drift
+        n, i, counted, m = len(group), 0, 0, 0  # m: the next mark
+        while i < n:
+            if share.firing is None:
+                n0 = drift.n
+                j = i + drift.update_many(fells[i:])
+                checkpoints = share.checkpoints
+                if not checkpoints:
+                    checkpoints.append([n0 + 1, int(nows[i] // 60)])
+                while m < len(marks) and marks[m][0] < j:
+                    at, minute = marks[m]
+                    if at >= i and minute > checkpoints[-1][1]:
+                        checkpoints.append([n0 + 1 + at - i, minute])
+                    m += 1
+                if len(checkpoints) > _MAX_CHECKPOINTS:
+                    del checkpoints[: len(checkpoints) - _MAX_CHECKPOINTS]
+                if share.reference is None and drift.n >= drift.warmup:  # the warm-up ended
+                    share.reference = drift.measured
+                if drift.drift_detected:
+                    event = group[j - 1]
+                    self._count(share, group, nows, counted, j)
+                    counted = j
+                    fired.append((event, self._fire(event, share, nows[j - 1])))
+                i = j
+            else:
+                block = share.block
+                take = min(self.resolve_block - block[0], n - i)
+                block[0] += take
+                block[1] += sum(fells[i : i + take])
+                i += take
+                while m < len(marks) and marks[m][0] < i:
+                    m += 1
+                if block[0] >= self.resolve_block:
+                    self._count(share, group, nows, counted, i)
+                    counted = i
+                    alert = self._block(group[i - 1], share)
+                    if alert is not None:
+                        fired.append((group[i - 1], alert))
+        self._count(share, group, nows, counted, n)
+        share.clock = clock
 
     def _count(
-        self, share: _Share, event: InteractionEvent, primary: str | None, now: float
+        self, share: _Share, group: list[InteractionEvent], nows: list[float], start: int, end: int
     ) -> None:
-        quality = self._quality(share, event.model, now)
-        stats = quality.own if primary is None else quality.fallback
-        stats[_CALLS] += 1
-        if event.outcome is not None:
-            stats[_KNOWN] += 1
-            stats[_OK] += event.outcome
-        if event.cost_usd is not None:
-            stats[_COST] += event.cost_usd
-            stats[_COSTED] += 1
-        if primary is not None:
-            self._quality(share, primary, now).away += 1
+        """Add the events ``group[start:end]`` to the counters."""
+        if start >= end:
+            return
+        half_life_s = self.half_life_s
+        models = share.models
+        epoch = share.epoch
+        if epoch is None:
+            epoch = share.epoch = nows[start]
+        last, w = math.nan, 0.0
+        for k in range(start, end):
+            event = group[k]
+            now = nows[k]
+            if now != last:
+                last = now
+                x = (now - epoch) / half_life_s
+                if x > _REBASE:
+                    f = 0.5**x
+                    for scaled in models.values():
+                        scaled.scale(f)
+                    epoch = share.epoch = now
+                    x = 0.0
+                w = 2.0**x
+            name = event.model
+            quality = models.get(name)
+            if quality is None:
+                quality = self._quality(share, name, now)
+            elif now > quality.t:
+                quality.t = now
+            primary = event.fallback_from
+            if primary == name:
+                primary = None
+            stats = quality.own if primary is None else quality.fallback
+            stats[_CALLS] += w
+            outcome = event.outcome
+            if outcome is not None:
+                stats[_KNOWN] += w
+                if outcome:
+                    stats[_OK] += w
+            cost = event.cost_usd
+            if cost is not None:
+                stats[_COST] += w * cost
+                stats[_COSTED] += w
+            if primary is not None:
+                away = models.get(primary)
+                if away is None:
+                    away = self._quality(share, primary, now)
+                elif now > away.t:
+                    away.t = now
+                away.away += w
 
     def _quality(self, share: _Share, model: str, now: float) -> _Quality:
-        quality = share.models.get(model)
-        if quality is None:
-            if len(share.models) >= self.max_models:
-                del share.models[min(share.models, key=lambda m: share.models[m].t)]
-            quality = share.models[model] = _Quality(now)
-        quality.decay(now, self.half_life_s)
+        """A new entry (forgetting the least recently seen model beyond ``max_models``)."""
+        if len(share.models) >= self.max_models:
+            del share.models[min(share.models, key=lambda m: share.models[m].t)]
+        quality = share.models[model] = _Quality(now)
         return quality
 
-    def _watch(self, event: InteractionEvent, share: _Share, fell: bool, now: float) -> list[Alert]:
+    def _fire(self, event: InteractionEvent, share: _Share, now: float) -> Alert:
         drift = share.drift
-        minute = int(now // 60)
-        checkpoints = share.checkpoints
-        if not checkpoints or minute > checkpoints[-1][1]:
-            checkpoints.append([drift.n + 1, minute])
-            if len(checkpoints) > _MAX_CHECKPOINTS:
-                del checkpoints[0]
-        if not drift.update(fell):
-            if drift.n == drift.warmup:  # the warm-up just ended
-                share.reference = drift.measured
-            return []
         rate = drift.estimate
         reference = share.reference or 0.0
         rate = reference if rate is None else rate
@@ -259,7 +392,7 @@ class FallbackRate(ObjectDetector[_Share]):
         level = watched + _Z_999 * math.sqrt(watched * (1.0 - watched) / self.resolve_block)
         share.firing = [aid, since, rate, level]
         share.block = [0, 0]
-        return [self._fired(event, share, drift)]
+        return self._fired(event, share, drift)
 
     @staticmethod
     def _since(share: _Share, change_index: int | None) -> int | None:
@@ -273,22 +406,19 @@ class FallbackRate(ObjectDetector[_Share]):
             found = minute
         return found
 
-    def _block(self, event: InteractionEvent, share: _Share, fell: bool) -> list[Alert]:
+    def _block(self, event: InteractionEvent, share: _Share) -> Alert | None:
+        """At the end of a block (``event`` its last call): resolve, or start the next."""
         block = share.block
-        block[0] += 1
-        block[1] += fell
-        if block[0] < self.resolve_block:
-            return []
         firing = share.firing
         assert firing is not None
         share.block = [0, 0]
         if block[1] / block[0] > firing[3]:
-            return []
+            return None
         share.firing = None
         share.drift.reset()  # warm up afresh on normal traffic
         share.checkpoints = []
         reference, share.reference = share.reference, None
-        return [self._resolved(event, firing, block, reference)]
+        return self._resolved(event, firing, block, reference)
 
     # -- alerts ---------------------------------------------------------------------------------
 
@@ -296,7 +426,8 @@ class FallbackRate(ObjectDetector[_Share]):
         assert share.firing is not None
         aid, since, rate, _ = share.firing
         reference = share.reference or 0.0
-        models = share.models
+        epoch = share.epoch if share.epoch is not None else 0.0
+        models = {m: q.view(epoch, self.half_life_s) for m, q in share.models.items()}
         primary = max(models, key=lambda m: models[m].away)
         fallback = max(models, key=lambda m: models[m].fallback[_CALLS])
         when = (

@@ -107,5 +107,6 @@ class DeclaredModelChange(KeyedDetector):
                 "env": event.env,
                 "variant": event.variant,
                 "provider": event.provider,
+                "auto_resolve": True,
             },
         )
