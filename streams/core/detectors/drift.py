@@ -164,9 +164,9 @@ class KeyMonitor:
                 i = positions[start - 1]
                 if watching:
                     self.fired_at[signal.name] = first + i + 1
-                elif not self._backstop_news(signal, detector):
+                elif not self._backstop_news(signal, detector, first + i + 1):
                     continue
-                alert = self._alert(signal, events[i])
+                alert = self._alert(signal, events[i], first + i + 1)
                 if watching:
                     self.open[signal.name] = alert.details["reference_shown"]
                 fired.append((first + i + 1, alert, signal))
@@ -205,7 +205,7 @@ class KeyMonitor:
         variant = f" ({self.variant})" if self.variant != "champion" else ""
         return f"{self.app}/{self.model}{variant}"
 
-    def _backstop_news(self, signal: Signal, detector: Stat) -> bool:
+    def _backstop_news(self, signal: Signal, detector: Stat, at: int) -> bool:
         """Whether a backstop's detection is a drop its main detector has not reported: the
         change it dates is after the main detector's last firing."""
         assert signal.backstop_of is not None
@@ -214,11 +214,8 @@ class KeyMonitor:
             return False
         if estimate >= reference:  # two-sided: a rise is not an accuracy incident
             return False
-        index = detector.change_index or 0
-        change = self.base[signal.name] + index * (self.count - self.base[signal.name]) // max(
-            detector.n, 1
-        )
-        return change > self.fired_at.get(signal.backstop_of, -1)
+        change = self._change_count(signal, detector, at)
+        return change is not None and change > self.fired_at.get(signal.backstop_of, -1)
 
     def _decide(self, fired: list[tuple[int, Alert, Signal]]) -> list[Alert]:
         fired.sort(key=lambda f: f[0])
@@ -249,24 +246,34 @@ class KeyMonitor:
 
     # --- alerts --------------------------------------------------------------------------
 
-    def _change_time(self, signal: Signal, detector: Stat, now: datetime) -> tuple[int, int | None]:
-        """Values of the signal since the estimated change, and the event time of the change:
-        the mark at or after it (or ``now`` when it is after the last mark). The signal may
-        skip calls that lack its value, so its index is mapped to calls in proportion."""
+    def _change_count(self, signal: Signal, detector: Stat, at: int) -> int | None:
+        """The call count of the estimated change, for a detection at call count ``at``. The
+        signal may skip calls that lack its value: its index maps to calls in proportion."""
         index = detector.change_index
         if index is None:
-            return 0, None
-        since = detector.n - index
+            return None
         base = self.base[signal.name]
-        count = base + round((self.count - base) * index / max(detector.n, 1))
-        position = bisect.bisect_left([m[0] for m in self.marks], count)
-        if position >= len(self.marks):
-            return since, _ms(now)
-        return since, self.marks[position][1]
+        return base + round((at - base) * index / max(detector.n, 1))
 
-    def _alert(self, signal: Signal, event: InteractionEvent | FeedbackEvent) -> Alert:
+    def _time_of(self, count: int, at: int, now: datetime) -> int:
+        """Event time (ms) of call ``count``, interpolated between the marks and the call ``at``
+        (event time ``now``)."""
+        points = [*self.marks, [at, _ms(now)]]
+        position = bisect.bisect_left([p[0] for p in points], count)
+        if position >= len(points):
+            return points[-1][1]
+        if position == 0:
+            return points[0][1]
+        (c0, t0), (c1, t1) = points[position - 1], points[position]
+        return t0 + (t1 - t0) * (count - c0) // max(c1 - c0, 1)
+
+    def _alert(self, signal: Signal, event: InteractionEvent | FeedbackEvent, at: int) -> Alert:
+        """The firing decision of ``signal`` at the call ``event`` (call count ``at``)."""
         detector = self.detectors[signal.name]
-        since, change_ms = self._change_time(signal, detector, event.ts)
+        index = detector.change_index
+        since = 0 if index is None else detector.n - index
+        change = self._change_count(signal, detector, at)
+        change_ms = None if change is None else self._time_of(change, at, event.ts)
         estimate = detector.estimate
         # A rare event's bank watches a floored reference; say what the warm-up measured.
         reference = (
@@ -276,7 +283,7 @@ class KeyMonitor:
         when = f" since the estimated change at about {_time(change_ms)}" if change_ms else ""
         details: dict[str, Any] = {
             "signal": signal.name, "env": self.env, "variant": self.variant,
-            "calls_since_change": since, "statistic": detector.statistic,
+            "values_since_change": since, "statistic": detector.statistic,
             "threshold": detector.threshold, "change_ts": (
                 None if change_ms is None
                 else datetime.fromtimestamp(change_ms / 1000, UTC).isoformat()

@@ -55,7 +55,7 @@ class DeclaredModelChange(KeyedDetector):
             return []
         key = f"{event.app}|{event.env}|{event.variant}|{event.model}"
         state = self.state(key)
-        alerts: list[Alert] = []
+        changes: list[tuple[str, str, str, str]] = []
         for field, last_key in _FIELDS:
             new = getattr(event, field)
             if new is None:
@@ -72,16 +72,22 @@ class DeclaredModelChange(KeyedDetector):
                 known[new][1] = ts
                 continue
             if last is not None:
-                alerts.append(self._alert(event, field, last, known[last][0], new))
+                changes.append((field, last, known[last][0], new))
             known[new] = [ts, ts]
             if len(known) > self.max_known:
                 del known[min(known, key=lambda v: known[v][1])]
-        return alerts
+        # A snapshot swap usually changes both at once: one alert names both.
+        return [self._alert(event, changes)] if changes else []
 
-    def _alert(
-        self, event: InteractionEvent, field: str, old: str, old_since: str, new: str
-    ) -> Alert:
-        what = "served by" if field == "response_model" else "fingerprint"
+    def _alert(self, event: InteractionEvent, changes: list[tuple[str, str, str, str]]) -> Alert:
+        field, old, old_since, new = changes[0]
+        what = " and ".join(
+            f"{'served by' if f == 'response_model' else 'fingerprint'} {o} -> {n}"
+            for f, o, _, n in changes
+        )
+        also = {f"{f}_old": o for f, o, _, _ in changes[1:]} | {
+            f"{f}_new": n for f, _, _, n in changes[1:]
+        }
         return Alert(
             alert_id=alert_id(
                 self.name, event.app, event.env, event.variant, event.model, field, new
@@ -96,7 +102,7 @@ class DeclaredModelChange(KeyedDetector):
             labels={"env": event.env, "variant": event.variant, "field": field},
             summary=(
                 f"{event.app} asks for {event.model} and the provider changed what answers: "
-                f"{what} {old} -> {new} at {event.ts:%Y-%m-%d %H:%M:%S %Z} "
+                f"{what} at {event.ts:%Y-%m-%d %H:%M:%S %Z} "
                 f"(event {event.event_id}); {old} had been seen since {old_since[:19]}"
             ),
             details={
@@ -108,5 +114,6 @@ class DeclaredModelChange(KeyedDetector):
                 "variant": event.variant,
                 "provider": event.provider,
                 "auto_resolve": True,
+                **also,
             },
         )

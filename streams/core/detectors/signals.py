@@ -92,6 +92,8 @@ class Signal:
         The detector sees ``log1p`` of the value: estimates are geometric means, changes ratios.
     outcome
         Fed by outcomes, also those that arrive later as feedback.
+    to_unit
+        From the detector's scale to the unit reported (dollars, a ratio), when not ``expm1``.
     backstop_of
         The signal this one backs up: its detection alerts only for a drop the other has not
         already reported (a change it dates after the other's last detection).
@@ -107,9 +109,13 @@ class Signal:
     log_scale: bool = False
     outcome: bool = False
     backstop_of: str | None = None
+    to_unit: Callable[[float], float] | None = None
 
     def natural(self, x: float) -> float:
-        """A reference or estimate in the value's own units (``expm1`` of a log-scale one)."""
+        """A reference or estimate in the value's own units (``expm1`` of a log-scale one,
+        unless ``to_unit`` says otherwise), as in alert details and ``detector_stats``."""
+        if self.to_unit is not None:
+            return self.to_unit(x)
         return math.expm1(x) if self.log_scale else x
 
     def load(self, state: dict[str, Any]) -> Stat:
@@ -152,6 +158,7 @@ SIGNALS: tuple[Signal, ...] = (
         lambda: MeanShift("both", warmup=10_000),
         lambda e: None if e.cost_usd is None else math.log1p(e.cost_usd * 1e6),
         lambda x: f"${math.expm1(x) / 1e6:,.6f}", log_scale=True,
+        to_unit=lambda x: math.expm1(x) / 1e6,
     ),
     Signal(
         "output_chars", "median output length", "metric_drift",
@@ -165,7 +172,7 @@ SIGNALS: tuple[Signal, ...] = (
         lambda e: (
             math.log((e.output_tokens + 1) / (e.input_tokens + 1)) if e.status == "ok" else None
         ),
-        lambda x: f"{math.exp(x):.3f}", family="length",
+        lambda x: f"{math.exp(x):.3f}", family="length", to_unit=math.exp,
     ),
     Signal(
         "error_rate", "error and timeout rate", "metric_drift",
