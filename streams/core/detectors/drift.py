@@ -272,8 +272,8 @@ class KeyMonitor:
         detector = self.detectors[signal.name]
         index = detector.change_index
         since = 0 if index is None else detector.n - index
-        change = self._change_count(signal, detector, at)
-        change_ms = None if change is None else self._time_of(change, at, event.ts)
+        change_at = self._change_count(signal, detector, at)
+        change_ms = None if change_at is None else self._time_of(change_at, at, event.ts)
         estimate = detector.estimate
         # A rare event's bank watches a floored reference; say what the warm-up measured.
         reference = (
