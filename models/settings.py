@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,10 +18,83 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["ClickHouseTarget", "Settings"]
+__all__ = [
+    "AlertmanagerReceiver",
+    "ClickHouseTarget",
+    "Receiver",
+    "Settings",
+    "SlackReceiver",
+    "StdoutReceiver",
+    "WebhookReceiver",
+]
 
 TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+#: A receiver's name is part of its Kafka consumer group id (``{app_id}.deliver.{name}``).
+ReceiverName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/slowleak/slowleak/blob/main/docs/runbooks"
+
+
+def _check_http_url(value: str, what: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{what} {value!r}: expected an http:// or https:// URL with a host")
+    return value
+
+
+class _ReceiverBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ReceiverName = Field(description="Unique; names the receiver's consumer group.")
+    timeout_s: float = Field(default=5.0, gt=0, le=300, description="Per HTTP request.")
+    max_backoff_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Longest wait between retries (full jitter)."
+    )
+
+
+class _HttpReceiver(_ReceiverBase):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _check_http_url(value, "url")
+
+
+class AlertmanagerReceiver(_HttpReceiver):
+    """Prometheus Alertmanager: ``url`` is its base (``POST {url}/api/v2/alerts``)."""
+
+    type: Literal["alertmanager"]
+    generator_url: str | None = Field(
+        default=None, description="Link shown as the alert's source in Alertmanager."
+    )
+
+
+class WebhookReceiver(_HttpReceiver):
+    """Any HTTP endpoint: a JSON body, signed with HMAC-SHA256 when ``secret`` is set."""
+
+    type: Literal["webhook"]
+    secret: SecretStr | None = Field(
+        default=None, description="Shared secret for the X-Slowleak-Signature header."
+    )
+
+
+class SlackReceiver(_HttpReceiver):
+    """A Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat)."""
+
+    type: Literal["slack"]
+
+
+class StdoutReceiver(_ReceiverBase):
+    """One line per alert on standard output (demos, or a log shipper reading stdout)."""
+
+    type: Literal["stdout"]
+
+
+Receiver = Annotated[
+    AlertmanagerReceiver | WebhookReceiver | SlackReceiver | StdoutReceiver,
+    Field(discriminator="type"),
+]
 
 
 class ClickHouseTarget:
@@ -133,6 +206,25 @@ class Settings(BaseSettings):
         description="A worker silent this long leaves the group; its partitions move.",
     )
 
+    # Alert delivery.
+    receivers: list[Receiver] = Field(
+        default_factory=list,
+        description="Where alerts go (a JSON list in the environment); each gets every alert.",
+    )
+    runbook_base_url: str = Field(
+        default=DEFAULT_RUNBOOK_BASE_URL,
+        description="Alerts link to {runbook_base_url}/{kind}.md.",
+    )
+    delivery_fetch_max_wait_ms: int = Field(
+        default=25,
+        ge=1,
+        le=1_000,
+        description="How long a delivery consumer's fetch waits for new alerts (latency).",
+    )
+    delivery_audit: bool = Field(
+        default=True, description="Record each delivery in ClickHouse table alert_deliveries."
+    )
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _check_bootstrap(cls, value: str) -> str:
@@ -156,6 +248,31 @@ class Settings(BaseSettings):
         if len(set(topics)) != len(topics):
             raise ValueError(f"events, feedback, alerts and dlq topics must differ: {topics}")
         return self
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _check_runbook_base_url(cls, value: str) -> str:
+        return _check_http_url(value, "runbook_base_url").rstrip("/")
+
+    @field_validator("receivers")
+    @classmethod
+    def _check_receiver_names(cls, value: list[Receiver]) -> list[Receiver]:
+        names = [r.name for r in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"receiver names must be unique, {', '.join(map(repr, repeated))} is used more "
+                "than once; give each receiver its own name"
+            )
+        return value
+
+    def receiver(self, name: str) -> Receiver:
+        """The receiver called ``name``; ``KeyError`` naming the known ones otherwise."""
+        for receiver in self.receivers:
+            if receiver.name == name:
+                return receiver
+        known = ", ".join(r.name for r in self.receivers) or "none configured"
+        raise KeyError(f"no receiver named {name!r} (receivers: {known})")
 
     @property
     def clickhouse(self) -> ClickHouseTarget:

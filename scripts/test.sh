@@ -4,9 +4,12 @@
 # On a machine with python3, node/npm and access to PyPI and npm, it:
 #   1. creates .venv (if missing) and installs the project with its test extras into it;
 #   2. fetches the ClickHouse engine (libchdb.so, ~560 MB unpacked) into .slowleak/cache once;
-#   3. starts a Tansu broker and a ClickHouse server on free ports, with fresh data;
-#   4. runs pytest with SLOWLEAK_TEST_KAFKA and SLOWLEAK_TEST_CLICKHOUSE_URL pointing at them;
-#   5. stops both, whatever happened, and exits with pytest's status.
+#   3. starts a Tansu broker and a ClickHouse server on free ports, with fresh data, and an
+#      Alertmanager (Debian's prometheus-alertmanager, installed with apt-get when missing; its
+#      tests skip when it cannot be installed);
+#   4. runs pytest with SLOWLEAK_TEST_KAFKA, SLOWLEAK_TEST_CLICKHOUSE_URL and
+#      SLOWLEAK_TEST_ALERTMANAGER_URL pointing at them;
+#   5. stops them, whatever happened, and exits with pytest's status.
 # It runs ruff and mypy (strict) before the tests; SLOWLEAK_LINT=0 skips them.
 set -euo pipefail
 
@@ -60,10 +63,53 @@ fi
 # --- 3. services ------------------------------------------------------------------------------
 "$PY" scripts/clickhouse_server.py fetch --cache "$CACHE" >&2
 
-stop_services() {  # stop_services RUN_DIR: both stops are no-ops without a pid file
+stop_alertmanager() {  # stop_alertmanager PIDFILE: a no-op without the pid file
+  local pid
+  [[ -f $1 ]] || return 0
+  pid=$(<"$1")
+  # Only a process that is still our Alertmanager (pids are reused).
+  if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q alertmanager
+  then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    say "alertmanager: stopped pid $pid"
+  fi
+  rm -f "$1"
+}
+
+stop_services() {  # stop_services RUN_DIR: each stop is a no-op without its pid file
   "$PY" -m slowleak.streams.localstack stop --pidfile "$1/tansu.pid" >&2 || true
   "$PY" scripts/clickhouse_server.py stop --pidfile "$1/clickhouse.pid" >&2 || true
+  stop_alertmanager "$1/alertmanager.pid"
 }
+
+# Alertmanager, for the alert delivery tests: Debian's package, installed when missing.
+ALERTMANAGER_PACKAGE=prometheus-alertmanager
+find_alertmanager() {
+  command -v prometheus-alertmanager 2>/dev/null || command -v alertmanager 2>/dev/null || true
+}
+ALERTMANAGER_BIN=$(find_alertmanager)
+if [[ -z $ALERTMANAGER_BIN ]]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=(env DEBIAN_FRONTEND=noninteractive)
+    if [[ $(id -u) != 0 ]]; then SUDO=(sudo -n "${SUDO[@]}"); fi
+    APT_LOG=$STATE/apt-alertmanager.log
+    say "installing $ALERTMANAGER_PACKAGE with apt-get (log: $APT_LOG)"
+    if ! {
+      "${SUDO[@]}" apt-get install -y --no-install-recommends "$ALERTMANAGER_PACKAGE" ||
+        { "${SUDO[@]}" apt-get update &&
+          "${SUDO[@]}" apt-get install -y --no-install-recommends "$ALERTMANAGER_PACKAGE"; }
+    } >"$APT_LOG" 2>&1; then
+      tail -n 5 "$APT_LOG" >&2
+      say "could not install $ALERTMANAGER_PACKAGE (log: $APT_LOG): Alertmanager tests will skip"
+    fi
+    ALERTMANAGER_BIN=$(find_alertmanager)
+  else
+    say "apt-get is not available: install Alertmanager 0.25 ($ALERTMANAGER_PACKAGE on" \
+      "Debian) to run the Alertmanager tests; they will skip"
+  fi
+fi
 
 # Clear what earlier runs left (a run that was killed leaves its servers up), unless that run
 # is still going.
@@ -90,7 +136,9 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-read -r KAFKA_PORT CH_HTTP_PORT CH_TCP_PORT < <("$PY" -m slowleak.streams.localstack free-ports 3)
+read -r KAFKA_PORT CH_HTTP_PORT CH_TCP_PORT AM_PORT < <(
+  "$PY" -m slowleak.streams.localstack free-ports 4
+)
 
 started=$SECONDS
 "$PY" -m slowleak.streams.localstack broker \
@@ -99,6 +147,35 @@ started=$SECONDS
   --cache "$CACHE" --data "$RUN/clickhouse" \
   --http-port "$CH_HTTP_PORT" --tcp-port "$CH_TCP_PORT" \
   --pidfile "$RUN/clickhouse.pid" --log "$RUN/clickhouse.log" >&2
+if [[ -n $ALERTMANAGER_BIN ]]; then
+  # A null receiver: alerts are kept and listed by the API, sent nowhere. No gossip.
+  mkdir -p "$RUN/alertmanager"
+  printf 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n' \
+    >"$RUN/alertmanager/alertmanager.yml"
+  "$ALERTMANAGER_BIN" --config.file="$RUN/alertmanager/alertmanager.yml" \
+    --storage.path="$RUN/alertmanager/data" \
+    --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= \
+    >"$RUN/alertmanager.log" 2>&1 &
+  echo $! >"$RUN/alertmanager.pid"
+  if "$PY" - "$AM_PORT" <<'PYTHON'
+import sys, time, urllib.request
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/-/ready", timeout=1):
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+PYTHON
+  then
+    export SLOWLEAK_TEST_ALERTMANAGER_URL=http://127.0.0.1:$AM_PORT
+  else
+    tail -n 20 "$RUN/alertmanager.log" >&2
+    say "alertmanager did not become ready in 20 s: Alertmanager tests will skip"
+    stop_alertmanager "$RUN/alertmanager.pid"
+  fi
+fi
 say "services up in $(elapsed "$started")"
 
 export SLOWLEAK_TEST_KAFKA=127.0.0.1:$KAFKA_PORT

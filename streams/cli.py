@@ -70,6 +70,69 @@ def worker(config: Path | None, apply_schema: bool, log_level: str | None) -> No
         raise click.ClickException(str(exc)) from None
 
 
+@main.command()
+@config_option
+def deliver(config: Path | None) -> None:
+    """Run only alert delivery: alerts topic in, every configured receiver out.
+
+    `slowleak worker` already does this in its own process when receivers are set; run this
+    instead for delivery apart from detection. Each receiver reads the topic in its own consumer
+    group ({app_id}.deliver.{name}) and commits after the receiver acknowledged, so a receiver
+    that is down only delays its own alerts. Stop it with Ctrl-C or SIGTERM.
+    """
+    import asyncio
+    import logging
+
+    from slowleak.streams.delivery import run_delivery
+    from slowleak.streams.worker import StartupError, ensure_topics
+
+    settings = _settings(config)
+    if not settings.receivers:
+        raise click.UsageError(
+            "no receivers configured: set receivers in the config file or "
+            """SLOWLEAK_RECEIVERS='[{"type": "stdout", "name": "log"}]'"""
+        )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        ensure_topics(settings)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    stats = asyncio.run(run_delivery(settings))
+    click.echo(f"delivery stopped: {stats}", err=True)
+
+
+@main.group()
+def alerts() -> None:
+    """Alerts: check that they reach the configured receivers."""
+
+
+@alerts.command("test")
+@config_option
+@click.option("--receiver", "name", required=True, help="Name of a configured receiver.")
+def alerts_test(config: Path | None, name: str) -> None:
+    """Send one test alert (kind slowleak_test) straight to receiver NAME and print the result.
+
+    The alert says it is a test; nothing goes through Kafka and nothing is retried. Exits 1 when
+    the receiver did not accept it.
+    """
+    import asyncio
+
+    from slowleak.streams.delivery import send_test_alert
+
+    settings = _settings(config)
+    try:
+        receiver = settings.receiver(name)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
+    alert, seconds, error = asyncio.run(send_test_alert(settings, name))
+    where = f"receiver {name!r} ({receiver.type})"
+    if error:
+        raise click.ClickException(f"test alert {alert.alert_id} to {where} {error}")
+    click.echo(f"test alert {alert.alert_id} delivered to {where} in {seconds * 1000:.0f} ms")
+
+
 @main.group()
 def schema() -> None:
     """ClickHouse schema: tables and views from the numbered migrations in schemas/clickhouse."""

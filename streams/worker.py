@@ -18,6 +18,7 @@ __all__ = [
     "REQUIRED_TABLES",
     "StartupError",
     "check_clickhouse",
+    "delivery_service",
     "ensure_topics",
     "fetch_stats",
     "run_worker",
@@ -141,5 +142,30 @@ def run_worker(
     check_clickhouse(settings, apply_schema=apply_schema)
     ensure_topics(settings)
     app = create_app(settings)
-    worker = Worker(app, loglevel=loglevel or settings.log_level, quiet=True)
+    services = [delivery_service(settings)] if settings.receivers else []
+    worker = Worker(app, *services, loglevel=loglevel or settings.log_level, quiet=True)
     worker.execute_from_commandline()
+
+
+def delivery_service(settings: Settings) -> Any:
+    """A mode service that runs alert delivery beside the faust app, in the worker's loop.
+
+    Delivery has its own consumers (one group per receiver) and shares nothing with the agents,
+    so a slow receiver never holds up detection; it stops after the app when the worker stops.
+    """
+    from mode import Service
+
+    from slowleak.streams.delivery import DeliveryRunner
+
+    class DeliveryService(Service):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runner = DeliveryRunner(settings)
+
+        async def on_start(self) -> None:
+            await self.runner.start()
+
+        async def on_stop(self) -> None:
+            await self.runner.stop()
+
+    return DeliveryService()

@@ -4,6 +4,7 @@
 
 - ``SLOWLEAK_TEST_KAFKA``: ``host:port`` of a Kafka-protocol broker (Tansu, memory only).
 - ``SLOWLEAK_TEST_CLICKHOUSE_URL``: ``http://host:port`` of a ClickHouse HTTP server.
+- ``SLOWLEAK_TEST_ALERTMANAGER_URL``: ``http://host:port`` of a Prometheus Alertmanager.
 
 Without them, tests that use these fixtures are skipped. Every test gets its own topics and
 its own database, so tests never see each other's data.
@@ -23,6 +24,7 @@ from kafka.admin import KafkaAdminClient
 
 KAFKA_ENV = "SLOWLEAK_TEST_KAFKA"
 CLICKHOUSE_ENV = "SLOWLEAK_TEST_CLICKHOUSE_URL"
+ALERTMANAGER_ENV = "SLOWLEAK_TEST_ALERTMANAGER_URL"
 
 NewTopicFactory = Callable[..., str]
 
@@ -56,6 +58,18 @@ def clickhouse_url() -> str:
     value = os.environ.get(CLICKHOUSE_ENV)
     if not value:
         pytest.skip("integration: run via bash scripts/test.sh, which starts ClickHouse")
+    return value
+
+
+@pytest.fixture(scope="session")
+def alertmanager_url() -> str:
+    """``http://host:port`` of the test Alertmanager (shared by the tests: use unique labels)."""
+    value = os.environ.get(ALERTMANAGER_ENV)
+    if not value:
+        pytest.skip(
+            "integration: run via bash scripts/test.sh, which starts Alertmanager "
+            "(Debian package prometheus-alertmanager)"
+        )
     return value
 
 

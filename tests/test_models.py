@@ -19,6 +19,7 @@ from slowleak.models import (
     FeedbackEvent,
     InteractionEvent,
     Settings,
+    WebhookReceiver,
 )
 from slowleak.models.events import TS_MAX, TS_MIN, UINT32_MAX
 
@@ -881,3 +882,118 @@ def test_clickhouse_target_embedded(url: str, path: Path) -> None:
 def test_clickhouse_target_rejects(url: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ClickHouseTarget(url)
+
+
+# --- Settings: alert receivers --------------------------------------------------------------
+
+
+def test_settings_receivers_from_environment_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "SLOWLEAK_RECEIVERS",
+        '[{"type": "stdout", "name": "log"},'
+        ' {"type": "webhook", "name": "hook", "url": "http://hooks.internal/x", "secret": "k3y"},'
+        ' {"type": "alertmanager", "name": "am", "url": "http://am:9093", "timeout_s": 2},'
+        ' {"type": "slack", "name": "oncall", "url": "https://hooks.slack.com/services/T/B/C"}]',
+    )
+
+    settings = Settings.load()
+
+    assert [(r.type, r.name) for r in settings.receivers] == [
+        ("stdout", "log"),
+        ("webhook", "hook"),
+        ("alertmanager", "am"),
+        ("slack", "oncall"),
+    ]
+    hook = settings.receiver("hook")
+    assert isinstance(hook, WebhookReceiver)
+    assert hook.secret is not None and hook.secret.get_secret_value() == "k3y"
+    assert "k3y" not in repr(settings)
+    assert (settings.receiver("am").timeout_s, settings.receiver("am").max_backoff_s) == (2, 60)
+    assert settings.runbook_base_url == (
+        "https://github.com/slowleak/slowleak/blob/main/docs/runbooks"
+    )
+
+
+def test_settings_receivers_default_to_none() -> None:
+    settings = Settings()
+
+    assert settings.receivers == []
+    with pytest.raises(KeyError, match=r"no receiver named 'x' \(receivers: none configured\)"):
+        settings.receiver("x")
+
+
+def test_settings_receivers_from_toml_file(tmp_path: Path) -> None:
+    config = tmp_path / "slowleak.toml"
+    config.write_text(
+        'runbook_base_url = "https://wiki.example/runbooks/"\n\n'
+        '[[receivers]]\ntype = "alertmanager"\nname = "am"\nurl = "http://alertmanager:9093"\n\n'
+        '[[receivers]]\ntype = "webhook"\nname = "pager"\nurl = "https://pager.example/hook"\n'
+        'secret = "x"\nmax_backoff_s = 30\n'
+    )
+
+    settings = Settings.load(config)
+
+    assert [r.name for r in settings.receivers] == ["am", "pager"]
+    assert settings.receiver("pager").max_backoff_s == 30
+    assert settings.runbook_base_url == "https://wiki.example/runbooks"
+
+
+def test_settings_receiver_names_must_be_unique() -> None:
+    receivers = [{"type": "stdout", "name": "log"}, {"type": "stdout", "name": "log"}]
+    with pytest.raises(ValidationError) as exc_info:
+        Settings(receivers=receivers)
+
+    assert exc_info.value.errors(include_url=False, include_context=False) == [
+        {
+            "type": "value_error",
+            "loc": ("receivers",),
+            "msg": "Value error, receiver names must be unique, 'log' is used more than once; "
+            "give each receiver its own name",
+            "input": receivers,
+        }
+    ]
+
+
+def test_settings_receiver_misconfigurations_are_named() -> None:
+    receivers = [
+        {"type": "webhook", "name": "hook"},
+        {"type": "pager", "name": "p"},
+        {"type": "slack", "name": "s", "url": "hooks.slack.com/x"},
+        {"type": "stdout", "name": "has space"},
+        {"type": "alertmanager", "name": "am", "url": "http://am:9093", "timeout_s": 0},
+    ]
+    with pytest.raises(ValidationError) as exc_info:
+        Settings(receivers=receivers)
+
+    assert [(e["type"], e["loc"], e["msg"]) for e in exc_info.value.errors()] == [
+        ("missing", ("receivers", 0, "webhook", "url"), "Field required"),
+        (
+            "union_tag_invalid",
+            ("receivers", 1),
+            "Input tag 'pager' found using 'type' does not match any of the expected tags: "
+            "'alertmanager', 'webhook', 'slack', 'stdout'",
+        ),
+        (
+            "value_error",
+            ("receivers", 2, "slack", "url"),
+            "Value error, url 'hooks.slack.com/x': expected an http:// or https:// URL with a host",
+        ),
+        (
+            "string_pattern_mismatch",
+            ("receivers", 3, "stdout", "name"),
+            "String should match pattern '^[A-Za-z0-9_-]{1,64}$'",
+        ),
+        (
+            "greater_than",
+            ("receivers", 4, "alertmanager", "timeout_s"),
+            "Input should be greater than 0",
+        ),
+    ]
+
+
+def test_settings_webhook_over_http_with_a_secret_is_allowed() -> None:
+    settings = Settings(
+        receivers=[{"type": "webhook", "name": "h", "url": "http://10.0.0.5:8080/", "secret": "s"}]
+    )
+
+    assert settings.receiver("h").type == "webhook"

@@ -524,6 +524,13 @@ def test_column_parser_follows_alter_table(tmp_path: Path) -> None:
     assert _table_columns("t", migrations(tmp_path)) == ["a", "c"]
 
 
+def test_alert_deliveries_columns_match_the_audit_record() -> None:
+    from slowleak.streams.delivery.audit import AUDIT_COLUMNS, AUDIT_TABLE
+
+    assert AUDIT_TABLE == "alert_deliveries"
+    assert _table_columns(AUDIT_TABLE) == list(AUDIT_COLUMNS)
+
+
 def test_events_columns_parse() -> None:
     columns = _table_columns("events")
 
@@ -558,4 +565,4 @@ def test_apply_migrations_twice(ch_client: Client, ch_database: str) -> None:
     assert apply_migrations(ch_client, database=ch_database) == []
 
     tables = {row[0] for row in ch_client.query("SHOW TABLES").result_rows}
-    assert {"events", "feedback", "alerts", "dead_letters"} <= tables
+    assert {"events", "feedback", "alerts", "dead_letters", "alert_deliveries"} <= tables

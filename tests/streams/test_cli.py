@@ -97,3 +97,64 @@ def test_schema_apply_then_sql(clickhouse_url: str, ch_database: str) -> None:
     broken = run("sql", "SELECT nope FROM events", env=env)
     assert broken.exit_code == 1
     assert "Error:" in broken.output and "nope" in broken.output
+
+
+# --- alert delivery -------------------------------------------------------------------------
+
+STDOUT_RECEIVER = '[{"type": "stdout", "name": "log"}]'
+
+
+def test_help_lists_delivery_commands() -> None:
+    output = run("--help").output
+    assert "  deliver " in output
+    assert "  alerts " in output
+    assert "  test " in run("alerts", "--help").output
+    assert "--receiver" in run("alerts", "test", "--help").output
+
+
+def test_alerts_test_to_stdout() -> None:
+    result = run("alerts", "test", "--receiver", "log", env={"SLOWLEAK_RECEIVERS": STDOUT_RECEIVER})
+
+    assert result.exit_code == 0, result.output
+    first, second = result.output.splitlines()
+    assert first.startswith("ALERT firing info slowleak_test app=slowleak ")
+    assert "TEST ALERT from `slowleak alerts test`" in first
+    assert second.startswith("test alert slowleak_test-")
+    assert " delivered to receiver 'log' (stdout) in " in second
+
+
+def test_alerts_test_unknown_receiver() -> None:
+    result = run(
+        "alerts", "test", "--receiver", "pager", env={"SLOWLEAK_RECEIVERS": STDOUT_RECEIVER}
+    )
+
+    assert result.exit_code == 2
+    assert "no receiver named 'pager' (receivers: log)" in result.output
+
+
+def test_alerts_test_to_a_receiver_that_is_down() -> None:
+    from slowleak.streams.localstack import free_port
+
+    receivers = json.dumps(
+        [{"type": "webhook", "name": "hook", "url": f"http://127.0.0.1:{free_port()}/x"}]
+    )
+    result = run("alerts", "test", "--receiver", "hook", env={"SLOWLEAK_RECEIVERS": receivers})
+
+    assert result.exit_code == 1
+    assert "to receiver 'hook' (webhook) failed (retryable): POST http://127.0.0.1:" in (
+        result.output
+    )
+
+
+def test_deliver_needs_receivers() -> None:
+    result = run("deliver", env={"SLOWLEAK_RECEIVERS": "[]"})
+
+    assert result.exit_code == 2
+    assert "no receivers configured" in result.output
+
+
+def test_invalid_receivers_fail_at_start_naming_the_setting() -> None:
+    result = run("deliver", env={"SLOWLEAK_RECEIVERS": '[{"type": "webhook", "name": "h"}]'})
+
+    assert result.exit_code == 2
+    assert "receivers.0.webhook.url: Field required" in result.output
