@@ -206,6 +206,25 @@ class Settings(BaseSettings):
         description="A worker silent this long leaves the group; its partitions move.",
     )
 
+    # Detectors and the alert lifecycle (event time).
+    availability_target: float = Field(
+        default=0.995,
+        gt=0.5,
+        lt=1.0,
+        description="The success-rate objective the availability burn rates are judged against.",
+    )
+    alert_repeat_interval_s: float = Field(
+        default=14_400.0, gt=0, description="An alert still firing is sent again this often."
+    )
+    alert_hold_down_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="A resolved condition is announced only after it stayed clear this long.",
+    )
+    alert_auto_resolve_s: float = Field(
+        default=3_600.0, gt=0, description="One-off alerts (a model change) close after this."
+    )
+
     # Alert delivery.
     receivers: list[Receiver] = Field(
         default_factory=list,

@@ -19,7 +19,7 @@ from slowleak.streams.batching import ChunkSchema, ChunkTransport, batched_topic
 from slowleak.streams.clickhouse import connect
 from slowleak.streams.core import Processor
 from slowleak.streams.core.detectors import default_detectors
-from slowleak.streams.core.lifecycle import AlertLifecycle
+from slowleak.streams.core.lifecycle import AlertLifecycle, lifecycle_policy
 from slowleak.streams.runtime import IngestRuntime
 from slowleak.streams.sink import ClickHouseSink
 
@@ -114,8 +114,8 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         processor=Processor(
             max_message_bytes=settings.max_message_bytes,
             dlq_max_raw_bytes=settings.dlq_max_raw_bytes,
-            detectors=default_detectors(states),
-            lifecycle=AlertLifecycle(store=states),
+            detectors=default_detectors(states, availability_target=settings.availability_target),
+            lifecycle=AlertLifecycle(store=states, policy=lifecycle_policy(settings)),
         ),
         state_store=states,
         max_inflight=1 if settings.clickhouse.embedded else settings.sink_max_inflight,

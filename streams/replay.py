@@ -12,7 +12,7 @@ import orjson
 from slowleak.models import Settings
 from slowleak.streams.core import Detector, Output, Processor, Record
 from slowleak.streams.core.detectors import default_detectors
-from slowleak.streams.core.lifecycle import AlertLifecycle
+from slowleak.streams.core.lifecycle import AlertLifecycle, lifecycle_policy
 
 __all__ = ["ReplaySummary", "replay_file"]
 
@@ -63,8 +63,12 @@ def replay_file(
     processor = Processor(
         max_message_bytes=settings.max_message_bytes,
         dlq_max_raw_bytes=0,
-        detectors=default_detectors() if detectors is None else detectors,
-        lifecycle=AlertLifecycle(),
+        detectors=(
+            default_detectors(availability_target=settings.availability_target)
+            if detectors is None
+            else detectors
+        ),
+        lifecycle=AlertLifecycle(policy=lifecycle_policy(settings)),
     )
     name = getattr(handle, "name", "stdin")
     summary = ReplaySummary()

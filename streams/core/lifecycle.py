@@ -27,12 +27,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from slowleak.models import Alert
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore
 
-__all__ = ["AlertLifecycle", "LifecyclePolicy"]
+__all__ = ["AlertLifecycle", "LifecyclePolicy", "lifecycle_policy"]
 
 _SEVERITY = {"info": 0, "warning": 1, "critical": 2}
 #: Closed conditions are remembered this long (for numbering and flap damping).
@@ -52,6 +52,24 @@ class LifecyclePolicy:
         for name in ("repeat_interval_s", "hold_down_s", "flap_memory_s", "auto_resolve_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+class _LifecycleSettings(Protocol):
+    @property
+    def alert_repeat_interval_s(self) -> float: ...
+    @property
+    def alert_hold_down_s(self) -> float: ...
+    @property
+    def alert_auto_resolve_s(self) -> float: ...
+
+
+def lifecycle_policy(settings: _LifecycleSettings) -> LifecyclePolicy:
+    """The policy configured in :class:`~slowleak.models.Settings`."""
+    return LifecyclePolicy(
+        repeat_interval_s=settings.alert_repeat_interval_s,
+        hold_down_s=settings.alert_hold_down_s,
+        auto_resolve_s=settings.alert_auto_resolve_s,
+    )
 
 
 def _ms(ts: datetime) -> int:

@@ -9,6 +9,7 @@ Alertmanager identifies an alert by its label set, so the labels are the alert's
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -43,9 +44,18 @@ def alertmanager_labels(alert: Alert) -> dict[str, str]:
 
 
 def alertmanager_payload(
-    alert: Alert, *, runbook_base_url: str, generator_url: str | None = None
+    alert: Alert,
+    *,
+    runbook_base_url: str,
+    generator_url: str | None = None,
+    firing_until: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The JSON body Alertmanager's ``POST /api/v2/alerts`` takes: a list of one alert."""
+    """The JSON body Alertmanager's ``POST /api/v2/alerts`` takes: a list of one alert.
+
+    A firing alert without ``endsAt`` is resolved by Alertmanager itself after its
+    ``resolve_timeout`` (5 min by default); slowleak sends an open alert again only every
+    ``alert_repeat_interval_s``, so a firing one carries ``endsAt`` = ``firing_until``, past the
+    next repeat."""
     annotations = {
         "summary": alert.summary,
         "runbook_url": runbook_url(runbook_base_url, alert.kind),
@@ -60,20 +70,29 @@ def alertmanager_payload(
     }
     if alert.status == "resolved":
         item["endsAt"] = rfc3339(alert.ends_at or alert.ts)
+    elif firing_until is not None:
+        item["endsAt"] = rfc3339(firing_until)
     if generator_url:
         item["generatorURL"] = generator_url
     return [item]
 
 
 class AlertmanagerNotifier(HttpNotifier):
-    def __init__(self, config: AlertmanagerReceiver, *, runbook_base_url: str) -> None:
+    def __init__(
+        self, config: AlertmanagerReceiver, *, runbook_base_url: str, firing_ttl_s: float
+    ) -> None:
         super().__init__(name=config.name, timeout_s=config.timeout_s)
+        #: How long past now a firing alert stays active in Alertmanager without news.
+        self.firing_ttl_s = firing_ttl_s
         self.url = config.url.rstrip("/") + API_PATH
         self.generator_url = config.generator_url
         self.runbook_base_url = runbook_base_url
 
     async def send(self, alert: Alert) -> None:
         payload = alertmanager_payload(
-            alert, runbook_base_url=self.runbook_base_url, generator_url=self.generator_url
+            alert,
+            runbook_base_url=self.runbook_base_url,
+            generator_url=self.generator_url,
+            firing_until=datetime.now(UTC) + timedelta(seconds=self.firing_ttl_s),
         )
         await self.post(self.url, orjson.dumps(payload), {})

@@ -79,9 +79,19 @@ def consumer_group(settings: Settings, receiver: str) -> str:
     return f"{settings.app_id}.deliver.{receiver}"
 
 
-def build_notifier(config: Receiver, *, runbook_base_url: str) -> Notifier:
+#: A firing alert stays active in Alertmanager this many repeat intervals past its last send.
+FIRING_TTL_REPEATS = 1.5
+
+
+def build_notifier(
+    config: Receiver, *, runbook_base_url: str, repeat_interval_s: float = 14_400.0
+) -> Notifier:
     if isinstance(config, AlertmanagerReceiver):
-        return AlertmanagerNotifier(config, runbook_base_url=runbook_base_url)
+        return AlertmanagerNotifier(
+            config,
+            runbook_base_url=runbook_base_url,
+            firing_ttl_s=FIRING_TTL_REPEATS * repeat_interval_s,
+        )
     if isinstance(config, WebhookReceiver):
         return WebhookNotifier(config, runbook_base_url=runbook_base_url)
     if isinstance(config, SlackReceiver):
@@ -304,7 +314,11 @@ class DeliveryRunner:
         configs = {r.name: r for r in settings.receivers}
         if notifiers is None:
             notifiers = [
-                build_notifier(r, runbook_base_url=settings.runbook_base_url)
+                build_notifier(
+                    r,
+                    runbook_base_url=settings.runbook_base_url,
+                    repeat_interval_s=settings.alert_repeat_interval_s,
+                )
                 for r in settings.receivers
             ]
         if audit is None and settings.delivery_audit:
@@ -469,7 +483,9 @@ async def send_test_alert(
     """Send one test alert to receiver ``name``, once; (alert, seconds, error or "")."""
     if notifier is None:
         notifier = build_notifier(
-            settings.receiver(name), runbook_base_url=settings.runbook_base_url
+            settings.receiver(name),
+            runbook_base_url=settings.runbook_base_url,
+            repeat_interval_s=settings.alert_repeat_interval_s,
         )
     alert = make_test_alert()
     await notifier.setup()

@@ -109,6 +109,12 @@ def test_alertmanager_payload_firing() -> None:
     ]
 
 
+def test_alertmanager_payload_firing_stays_active_until_past_the_next_repeat() -> None:
+    until = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+    (item,) = alertmanager_payload(ALERT, runbook_base_url=RUNBOOKS, firing_until=until)
+    assert item["endsAt"] == "2026-11-25T16:00:00.000Z"
+
+
 def test_alertmanager_payload_resolved_ends_the_same_label_set() -> None:
     payload = alertmanager_payload(RESOLVED, runbook_base_url=RUNBOOKS)
 

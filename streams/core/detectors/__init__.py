@@ -12,12 +12,14 @@ from slowleak.streams.core.detectors.fallback import FallbackRate
 from slowleak.streams.core.detectors.model_change import DeclaredModelChange
 
 
-def default_detectors(store: StateStore | None = None) -> list[KeyedDetector]:
+def default_detectors(
+    store: StateStore | None = None, *, availability_target: float = 0.995
+) -> list[KeyedDetector]:
     """The detectors the worker and replay run, sharing one state store."""
     return [
         DeclaredModelChange(store=store),
         BehaviourDrift(store=store),
-        Availability(store=store),
+        Availability(store=store, target=availability_target),
         FallbackRate(store=store),
     ]
 
