@@ -79,7 +79,7 @@ def test_schema_apply_then_sql(clickhouse_url: str, ch_database: str) -> None:
     env = {"SLOWLEAK_CLICKHOUSE_URL": clickhouse_url, "SLOWLEAK_CLICKHOUSE_DATABASE": ch_database}
     first = run("schema", "apply", env=env)
     assert first.exit_code == 0
-    assert first.output.startswith(f"applied 4 migration(s) to {ch_database}: 0001_create_events")
+    assert first.output.startswith(f"applied 7 migration(s) to {ch_database}: 0001_create_events")
     assert run("schema", "apply", env=env).output == f"{ch_database} is up to date\n"
 
     table = run(
@@ -90,7 +90,8 @@ def test_schema_apply_then_sql(clickhouse_url: str, ch_database: str) -> None:
     )
     assert table.exit_code == 0
     assert table.output.splitlines() == [
-        "name", "------------", "alerts", "dead_letters", "events", "feedback", "(4 rows)",
+        "name", "----------------", "alert_deliveries", "alerts", "dead_letters",
+        "detector_stats", "events", "feedback", "(6 rows)",
     ]  # fmt: skip
     as_json = run("sql", "--format", "json", env=env, input="SELECT 1 AS one, 'x' AS s")
     assert [json.loads(line) for line in as_json.output.splitlines()] == [{"one": 1, "s": "x"}]
