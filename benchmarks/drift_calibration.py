@@ -85,20 +85,27 @@ def _pad(rows: Sequence[Sequence[tuple[float, float, float]]]) -> tuple[Floats, 
 
 @lru_cache(maxsize=100_000)
 def _bernoulli_row(
-    ones: int, warmup: int, direction: str, gamma: float, scale: float
+    ones: int, warmup: int, direction: str, gamma: float, scale: float, min_reference: float
 ) -> tuple[tuple[float, float, float], ...]:
-    p0 = (ones + 0.5) / (warmup + 1.0)
+    p0 = max((ones + 0.5) / (warmup + 1.0), min_reference)
     members = bernoulli_bank(p0, direction=direction, warmup=warmup, gamma=gamma)  # type: ignore[arg-type]
     return tuple((inc1, inc0, h / scale) for _, h, inc0, inc1 in members)
 
 
 def bernoulli_banks(
-    ones: Ints, *, warmup: int, direction: str, gamma: float, per_gamma: bool
+    ones: Ints,
+    *,
+    warmup: int,
+    direction: str,
+    gamma: float,
+    per_gamma: bool,
+    min_reference: float = 0.0,
 ) -> Bank:
     """Banks for keys whose warm-ups counted ``ones``; ``per_gamma``: thresholds in units of
-    gamma (for calibration), else in their own units (first passage at 1.0)."""
+    gamma (for calibration), else in their own units (first passage at 1.0). ``min_reference``
+    floors the reference rate as ``BernoulliDrift(min_reference=...)`` does."""
     scale = gamma if per_gamma else 1.0
-    rows = [_bernoulli_row(int(c), warmup, direction, gamma, scale) for c in ones]
+    rows = [_bernoulli_row(int(c), warmup, direction, gamma, scale, min_reference) for c in ones]
     return Bank(*_pad(rows), kind="bernoulli")
 
 
