@@ -100,7 +100,33 @@ class Worker:
             if seen + stats.get("rejected", 0) >= expected and stats.get("settled"):
                 return stats
             time.sleep(0.2)
-        raise AssertionError(f"not settled: {stats}\n{self.log_tail()}")
+        raise AssertionError(f"not settled: {stats}\n{self.offsets()}\n{self.log_tail()}")
+
+    def offsets(self) -> str:
+        """Per partition of the events topic: the group's committed offset and the end offset
+        (to tell a partition never read from one read only in part, when a wait fails)."""
+        from kafka.structs import TopicPartition
+
+        group = self.env["SLOWLEAK_APP_ID"]
+        topic = self.topics["events"]
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.kafka)
+            try:
+                committed = admin.list_group_offsets(group).get(group, {})
+            finally:
+                admin.close()
+            consumer = KafkaConsumer(bootstrap_servers=self.kafka)
+            try:
+                tps = [TopicPartition(topic, p) for p in (0, 1)]
+                ends = consumer.end_offsets(tps)
+            finally:
+                consumer.close()
+        except Exception as exc:  # diagnostics only: never hide the real failure
+            return f"offsets unavailable: {exc!r}"
+        # Tansu reports the end of a multi-record batch short: read the ends with that in mind.
+        return "events partitions (committed / end as the broker reports it): " + ", ".join(
+            f"{tp.partition}: {getattr(committed.get(tp), 'offset', None)}/{ends[tp]}" for tp in tps
+        )
 
     def log_tail(self) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
