@@ -423,12 +423,8 @@ def test_drift_alerts_match_replay_and_detector_state_survives_a_restart(
     worker.wait_settled(len(first))
     worker.stop()
     worker.start()  # before the calls: see test_restart_with_a_backlog (a known race)
-    _produce(
-        worker.kafka,
-        worker.topics["events"],
-        [(c["app"].encode(), orjson.dumps(c)) for c in second],
-        one_per_batch=True,
-    )
+    later = [(c["app"].encode(), orjson.dumps(c)) for c in second]
+    _produce(worker.kafka, worker.topics["events"], later)
     stats = worker.wait_settled(len(second))
 
     expected = _replay_alerts(calls)
