@@ -93,12 +93,6 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         #: First offset of the chunk last handed out, per partition.
         self._chunk_first: dict[TP, int] = {}
-        #: The consumer generation of the last seek to committed offsets.
-        self._seek_generation: int | None = None
-
-    async def perform_seek(self) -> None:
-        await super().perform_seek()
-        self._seek_generation = self.app.consumer_generation_id
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ChunkConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -110,14 +104,8 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         if not self.flow_active:
             await self.perform_seek()
             return
-        generation_id = self.app.consumer_generation_id
-        if self._seek_generation != generation_id:
-            # faust's recovery can resume the flow before it seeks to the committed offsets;
-            # records fetched before that seek could be marked read and then skipped when they
-            # are fetched again. Seek first; these records are fetched again from there.
-            await self.perform_seek()
-            return
         batched = self._batched
+        generation_id = self.app.consumer_generation_id
         to_message = self._to_message
         for tp, tp_records in records.items():
             if not self.flow_active or self.app.consumer_generation_id != generation_id:
