@@ -23,6 +23,16 @@ class BankReadout:
     _zero_n: list[int]
     _drift: bool
     _fired: int
+    _n: int
+
+    @property
+    def drift_detected(self) -> bool:
+        return self._drift
+
+    @property
+    def n(self) -> int:
+        """Events since the last (re)start, warm-up included."""
+        return self._n
 
     def _lead(self) -> int:
         """The member that fired, else the one closest to its threshold (-1 while warming up)."""

@@ -222,18 +222,9 @@ class BernoulliDrift(BankReadout):
         return taken
 
     @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
     def shifts(self) -> tuple[float, ...]:
         """The signed log-odds shifts the bank runs (empty while warming up)."""
         return tuple(self._shift)
-
-    @property
-    def n(self) -> int:
-        """Events since the last (re)start, warm-up included."""
-        return self._n
 
     @property
     def reference(self) -> float | None:

@@ -218,15 +218,6 @@ class CategoricalShift(BankReadout):
         return taken
 
     @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
-    def n(self) -> int:
-        """Events since the last (re)start, warm-up included."""
-        return self._n
-
-    @property
     def categories(self) -> tuple[str, ...]:
         """The watched categories, :data:`OTHER` last (empty while warming up)."""
         return tuple(self._categories)

@@ -192,18 +192,9 @@ class MeanShift(BankReadout):
         return taken
 
     @property
-    def drift_detected(self) -> bool:
-        return self._drift
-
-    @property
     def shifts(self) -> tuple[float, ...]:
         """The signed shifts, in standard deviations, the bank runs (empty while warming up)."""
         return tuple(self._a)
-
-    @property
-    def n(self) -> int:
-        """Events since the last (re)start, warm-up included."""
-        return self._n
 
     @property
     def reference(self) -> float | None:
