@@ -33,6 +33,9 @@ from faust.types.tuples import ConsumerMessage, ack_lock
 
 __all__ = ["ChunkConsumer", "ChunkMessage", "ChunkSchema", "ChunkTransport"]
 
+#: Rounds of seeking again for chunks fetched while a seek was in flight.
+MAX_RESEEKS = 5
+
 
 class ChunkMessage(ConsumerMessage):
     """A chunk of consecutive records of one partition, delivered as one message.
@@ -93,11 +96,21 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         #: First offset of the chunk last handed out, per partition.
         self._chunk_first: dict[TP, int] = {}
+        #: Partitions were assigned or a seek is in flight: chunks fetched now are dropped
+        #: until the seek to the committed offsets is done (see :meth:`perform_seek`).
+        self._seeking = False
+        #: Seeks done; chunks fetched under an earlier count predate the last seek.
+        self._seek_epoch = 0
+        #: Lowest first offset of the chunks dropped during the seek in flight, per partition.
+        self._dropped: dict[TP, int] = {}
+        #: Where the last seek put each partition, until its first chunk after the seek.
+        self._sought: dict[TP, int] = {}
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ChunkConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        epoch = self._seek_epoch
         records, active_partitions = await self._wait_next_records(timeout)
         if records is None or self.should_stop:
             return
@@ -118,12 +131,91 @@ class ChunkConsumer(faust_aiokafka.Consumer):
                 continue
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
             if tp.topic in batched:
-                chunk = ChunkMessage(tp, tp_records, generation_id)
+                delivered = await self._since_seek(tp, tp_records, epoch)
+                if not delivered:
+                    continue
+                chunk = ChunkMessage(tp, delivered, generation_id)
                 self._chunk_first[tp] = chunk.first_offset
                 yield tp, chunk
             else:
                 for record in tp_records:
                     yield tp, to_message(tp, record)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        # Until the recovery that follows seeks to the committed offsets, positions are not
+        # where this generation starts reading.
+        self._seeking = True
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def perform_seek(self) -> None:
+        """Seek every partition to its committed offset, dropping what is fetched meanwhile.
+
+        faust's recovery resumes the flow to read the changelogs and leaves it running while it
+        seeks the stream partitions to their committed offsets, so chunks can be fetched during
+        the seek. Delivered, a chunk fetched from the old position was processed twice; one
+        fetched after the seek moved the position past records that were then never
+        delivered, once faust's read-offset check (moved forward by a callback that finished
+        after the seek) skipped the chunk the position was set back for. So chunks of batched
+        topics fetched before or during a seek are dropped, and their partitions sought again.
+        """
+        self._seeking = True
+        try:
+            await super().perform_seek()
+            # A fetch that ended after the seek above moved the position past what it dropped.
+            for _ in range(MAX_RESEEKS):
+                dropped, self._dropped = self._dropped, {}
+                if not dropped:
+                    break
+                for tp, first in dropped.items():
+                    await self._reseek(tp, first)
+        finally:
+            self._seeking = False
+            self._seek_epoch += 1
+        batched = self._batched
+        self._sought = {
+            tp: offset
+            for tp, offset in self._committed_offset.items()
+            if tp.topic in batched and offset is not None
+        }
+
+    async def _reseek(self, tp: TP, first: int) -> None:
+        if tp not in self.assignment():
+            return
+        committed = self._committed_offset.get(tp)
+        offset = committed if committed is not None else first
+        self.log.info(
+            "chunk fetched during a seek dropped tp=%s first=%s reseek=%s", tp, first, offset
+        )
+        await self.seek(tp, offset)
+        self._sought[tp] = offset
+
+    async def _since_seek(self, tp: TP, records: Sequence[Any], epoch: int) -> Sequence[Any]:
+        """``records`` of ``tp`` to deliver: none if fetched before or during the last seek;
+        the first chunk after a seek from the offset it set on."""
+        first = records[0].offset
+        if self._seeking:
+            self._dropped[tp] = min(first, self._dropped.get(tp, first))
+            return ()
+        if epoch != self._seek_epoch:
+            await self._reseek(tp, first)
+            return ()
+        start = self._sought.pop(tp, None)
+        if start is None:
+            return records
+        if first < start:
+            records = [r for r in records if r.offset >= start]
+            if not records:
+                self._sought[tp] = start
+                return ()
+        if (
+            records
+            and (read := self._read_offset.get(tp)) is not None
+            and read > records[-1].offset
+        ):
+            # A callback that finished after the seek moved faust's read offset past this
+            # chunk, which faust would skip as already read.
+            self._read_offset[tp] = records[0].offset - 1 if records[0].offset > 0 else None
+        return records
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         """faust's fetch loop calls this when a message's offset jumps past the last one read.

@@ -340,12 +340,6 @@ def test_restart_resumes_after_the_committed_offset(worker: Worker, ch_client: A
     _restart(worker, ch_client, backlog=False)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race, not fixed yet: with calls waiting when the worker restarts, faust's "
-    "recovery sometimes resumes the flow before it seeks to the committed offsets, and the "
-    "restarted worker then skips one partition's backlog (seen in about 1 of 10 runs under load)",
-)
 def test_restart_with_a_backlog(worker: Worker, ch_client: Any) -> None:
     _restart(worker, ch_client, backlog=True)
 
@@ -372,7 +366,7 @@ def test_model_change_alert_reaches_topic_and_table_and_state_survives_restart(
     # After the restart the detector must remember fp_a and fp_b (from its faust table's
     # changelog): fp_b again is not a change, fp_c is.
     later = _with_fingerprint(events[300:350], "fp_b") + _with_fingerprint(events[350:], "fp_c")
-    worker.start()  # before the calls: see test_restart_with_a_backlog (a known race)
+    worker.start()
     _produce(worker.kafka, worker.topics["events"], later, one_per_batch=True)
     stats = worker.wait_settled(len(later))
     assert stats["alerts"] == 1
@@ -422,7 +416,7 @@ def test_drift_alerts_match_replay_and_detector_state_survives_a_restart(
     )
     worker.wait_settled(len(first))
     worker.stop()
-    worker.start()  # before the calls: see test_restart_with_a_backlog (a known race)
+    worker.start()
     later = [(c["app"].encode(), orjson.dumps(c)) for c in second]
     _produce(worker.kafka, worker.topics["events"], later)
     stats = worker.wait_settled(len(second))
@@ -493,7 +487,7 @@ def test_worker_delivers_to_a_webhook_and_a_restart_does_not_deliver_again(
 
         worker.stop()
         later = _with_fingerprint(events[200:250], "fp_b") + _with_fingerprint(events[250:], "fp_c")
-        worker.start()  # before the calls: see test_restart_with_a_backlog (a known race)
+        worker.start()
         _produce(worker.kafka, worker.topics["events"], later, one_per_batch=True)
         worker.wait_settled(len(later))
         bodies = hook.wait_for(2)
