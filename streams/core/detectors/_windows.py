@@ -1,5 +1,6 @@
 """Event-time minute buckets with running window totals, and a cheap clock for one minute of
-events; shared by the ``availability`` and ``fallback_rate`` detectors' chunk paths."""
+events; shared by the ``availability`` and ``fallback_rate`` detectors' chunk paths and the
+``cost_budget`` burn rates."""
 
 from __future__ import annotations
 
@@ -49,22 +50,27 @@ class Windows:
 
     def add(self, minute: int, failed: bool) -> None:
         """Count one call of ``minute`` (at most :attr:`head`)."""
+        self.put(minute, 1, failed)
+
+    def put(self, minute: int, calls: int, amount: int) -> None:
+        """Count ``calls`` calls and an ``amount`` of ``minute`` (at most :attr:`head`): the
+        second total is failures for :meth:`add`, nano-dollars for the cost budgets."""
         age = self.head - minute
         if age == 0:
-            self.top[0] += 1
-            self.top[1] += failed
+            self.top[0] += calls
+            self.top[1] += amount
             return
         if age >= HORIZON:
             return  # later than any window
         bucket = self.buckets.get(minute)
         if bucket is None:
             bucket = self.buckets[minute] = [0, 0]
-        bucket[0] += 1
-        bucket[1] += failed
+        bucket[0] += calls
+        bucket[1] += amount
         for i, length in enumerate(WINDOWS_MIN):
             if age < length:
-                self._calls[i] += 1
-                self._failures[i] += failed
+                self._calls[i] += calls
+                self._failures[i] += amount
 
     def roll(self, new_head: int) -> None:
         """Move the windows' end to the later minute ``new_head``."""

@@ -1,0 +1,264 @@
+"""``off_task``: an answer outside what the app is for, judged against its :class:`AppProfile`.
+
+Three checks, each its own ``kind``:
+
+- ``intent``: the event's ``intent`` is not one of the profile's ``allowed_intents`` (score 1);
+- ``code``: program code in the answer of an app that declares ``code_expected=False`` (the
+  food-ordering bot that writes Python); the score grows with the number of code cues;
+- ``topic``: a long answer sharing almost no content word with the profile's description and
+  topic terms (distinct words). A lexical check, so it is scored low (at most 0.7) and only on
+  answers of ``min_topic_words`` distinct content words or more; an app that wants it sharper
+  lists ``topic_terms``.
+
+>>> from slowleak.streams.core.guardrails.profile import AppProfile
+>>> bot = OffTaskDetector(AppProfile(description="Pizza orders", code_expected=False))
+>>> [f.kind for f in bot.scan("def main():\\n    import os\\n    print(os.listdir())", intent=None)]
+['code']
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from functools import lru_cache
+
+from slowleak.streams.core.guardrails._text import fold, folded_words, words
+from slowleak.streams.core.guardrails.findings import Finding, severity_for
+from slowleak.streams.core.guardrails.profile import AppProfile
+
+__all__ = ["OffTaskDetector", "code_cues"]
+
+_KEYWORD_STARTS = (
+    "def ",
+    "class ",
+    "import ",
+    "from ",
+    "#include",
+    "package ",
+    "using namespace",
+    "fn ",
+    "func ",
+    "public ",
+    "private ",
+    "const ",
+    "let ",
+    "var ",
+    "function ",
+    "return ",
+    "select ",
+    "if (",
+    "for (",
+    "while (",
+    "print(",
+    "console.log(",
+    "echo ",
+    "<?php",
+    "#!/",
+)
+_CODE_ENDS = (";", "{", "}", "):", "};", "*/")
+_CALL = re.compile(r"\w\([^()]*\)\s*[:;{]?$|=>|:=|==|!=|\+=")
+_STOP = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "by",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "you",
+        "your",
+        "we",
+        "our",
+        "they",
+        "their",
+        "i",
+        "me",
+        "my",
+        "he",
+        "she",
+        "his",
+        "her",
+        "them",
+        "us",
+        "not",
+        "no",
+        "yes",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "may",
+        "might",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "when",
+        "where",
+        "why",
+        "all",
+        "any",
+        "some",
+        "more",
+        "most",
+        "other",
+        "such",
+        "only",
+        "own",
+        "same",
+        "so",
+        "than",
+        "too",
+        "very",
+        "just",
+        "about",
+        "into",
+        "over",
+        "also",
+        "here",
+        "there",
+        "out",
+        "up",
+        "down",
+        "off",
+        "again",
+        "further",
+        "once",
+        "please",
+        "thank",
+        "thanks",
+        "sure",
+        "ok",
+        "okay",
+        "let",
+        "get",
+    ]
+)
+
+
+def code_cues(text: str) -> list[tuple[int, int]]:
+    """Spans of the lines and fences that look like program code."""
+    cues: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.split("\n"):
+        end = pos + len(line)
+        stripped = line.strip()
+        if stripped and (
+            stripped.startswith("```")
+            or stripped.lower().startswith(_KEYWORD_STARTS)
+            or stripped.endswith(_CODE_ENDS)
+            or (line.startswith("    ") and _CALL.search(stripped) is not None)
+        ):
+            cues.append((pos, end))
+        pos = end + 1
+    return cues
+
+
+@lru_cache(maxsize=65_536)
+def _stem(word: str) -> str:
+    for suffix in ("ing", "es", "s", "ed"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+class OffTaskDetector:
+    """Off-task checks for one app's answers."""
+
+    def __init__(
+        self, profile: AppProfile, *, min_code_cues: int = 3, min_topic_words: int = 40
+    ) -> None:
+        if min_code_cues < 1:
+            raise ValueError(f"min_code_cues must be at least 1, got {min_code_cues}")
+        if min_topic_words < 1:
+            raise ValueError(f"min_topic_words must be at least 1, got {min_topic_words}")
+        self.profile = profile
+        self.min_code_cues = min_code_cues
+        self.min_topic_words = min_topic_words
+        self._reset()
+
+    def _reset(self) -> None:
+        text = " ".join(
+            (self.profile.description, *self.profile.topic_terms, *self.profile.allowed_intents)
+        )
+        self._topic = frozenset(
+            _stem(w) for w in words(fold(text.replace("_", " "))) if w not in _STOP
+        )
+
+    def scan(self, text: str, *, intent: str | None) -> list[Finding]:
+        """The off-task findings for one answer ``text`` given the event's ``intent``."""
+        found: list[Finding] = []
+        allowed = self.profile.allowed_intents
+        if allowed and intent is not None and intent not in allowed:
+            found.append(
+                Finding("off_task", "intent", 1.0, "medium", "output_text", (), f"intent={intent}")
+            )
+        if not self.profile.code_expected and text:
+            cues = code_cues(text)
+            if len(cues) >= self.min_code_cues:
+                score = min(1.0, 0.5 + 0.05 * len(cues))
+                found.append(
+                    Finding(
+                        "off_task",
+                        "code",
+                        score,
+                        severity_for(score, high=0.9),
+                        "output_text",
+                        tuple(cues[:8]),
+                        f"{len(cues)} code lines",
+                    )
+                )
+        if self._topic and text:
+            # Distinct content words (a set difference, then stems of the few left).
+            distinct = set(folded_words(text))
+            distinct -= _STOP
+            content = set(map(_stem, itertools.filterfalse(str.isdigit, distinct)))
+            if len(content) >= self.min_topic_words:
+                share = len(content & self._topic) / len(content)
+                if share < 0.01:
+                    score = 0.7 * (1.0 - share / 0.01)
+                    found.append(
+                        Finding(
+                            "off_task",
+                            "topic",
+                            round(score, 4),
+                            "low",
+                            "output_text",
+                            ((0, len(text)),),
+                            f"{share:.1%} of content words on topic",
+                        )
+                    )
+        return found
