@@ -6,11 +6,20 @@ A wrong value fails at start with a message that names the setting and says what
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,7 +29,10 @@ from pydantic_settings import (
 
 __all__ = [
     "AlertmanagerReceiver",
+    "AppPolicy",
+    "Budget",
     "ClickHouseTarget",
+    "PriceOverride",
     "Receiver",
     "Settings",
     "SlackReceiver",
@@ -97,6 +109,101 @@ Receiver = Annotated[
 ]
 
 
+class PriceOverride(BaseModel):
+    """The price of one model, in LiteLLM's fields (USD per token), for negotiated prices and
+    self-hosted models (``cost_per_second`` of latency, or everything 0 for free)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_cost_per_token: float = Field(default=0.0, ge=0)
+    output_cost_per_token: float = Field(default=0.0, ge=0)
+    cache_read_input_token_cost: float | None = Field(
+        default=None, ge=0, description="Cached input tokens; the input price when unset."
+    )
+    output_cost_per_reasoning_token: float | None = Field(
+        default=None, ge=0, description="Reasoning tokens; the output price when unset."
+    )
+    cost_per_second: float = Field(default=0.0, ge=0, description="Per second of latency_ms.")
+
+
+TextPolicy = Literal["full", "masked", "hash", "none"]
+
+
+class AppPolicy(BaseModel):
+    """What slowleak knows of one app: how its prompt and completion texts are stored, and its
+    guardrail profile (what it is for, what must never leave it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: TextPolicy = Field(
+        default="masked",
+        description="Stored texts: full, masked (PII and secrets replaced by typed "
+        "placeholders), hash (a SHA-256 and the lengths only) or none. Detectors always see the "
+        "full text in memory; the dead-letter topic keeps raw bytes only for full.",
+    )
+    description: str = Field(default="", max_length=2000, description="What the app does.")
+    allowed_intents: list[str] = Field(default_factory=list)
+    code_expected: bool = Field(default=True, description="Program code is a normal answer.")
+    secrets: list[SecretStr] = Field(
+        default_factory=list, description="Canary strings that must never appear in an output."
+    )
+    system_prompt: SecretStr | None = Field(
+        default=None, description="The app's instructions; verbatim runs in an output leak it."
+    )
+    topic_terms: list[str] = Field(default_factory=list)
+
+    @field_validator("secrets")
+    @classmethod
+    def _check_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for secret in value:
+            if len(secret.get_secret_value().strip()) < 3:
+                raise ValueError(
+                    "each of secrets must have at least 3 characters (a shorter canary would "
+                    "match ordinary text)"
+                )
+        return value
+
+
+class Budget(BaseModel):
+    """A spending budget: ``cost_budget`` alerts when the spend burns it too fast."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: Literal["app", "tenant"]
+    name: str = Field(min_length=1, max_length=256, description="The app's or tenant's name.")
+    period: Literal["day", "month"]
+    amount_usd: float = Field(gt=0)
+    app: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Tenant budgets only: count the tenant's calls of this app only.",
+    )
+
+    @model_validator(mode="after")
+    def _check_app(self) -> Budget:
+        if self.app is not None and self.scope != "tenant":
+            raise ValueError(
+                f"budget {self.name!r}: 'app' narrows a tenant budget to one app; an app "
+                "budget names its app in 'name': remove 'app'"
+            )
+        return self
+
+
+def _unique_budgets(budgets: list[Budget]) -> list[Budget]:
+    seen: set[tuple[str, str, str, str | None]] = set()
+    for b in budgets:
+        key = (b.scope, b.name, b.period, b.app)
+        if key in seen:
+            raise ValueError(
+                f"two {b.period} budgets for {b.scope} {b.name!r}"
+                + (f" in app {b.app!r}" if b.app else "")
+                + ": keep one (amounts do not add up)"
+            )
+        seen.add(key)
+    return budgets
+
+
 class ClickHouseTarget:
     """Where rows go, parsed from ``clickhouse_url``.
 
@@ -159,6 +266,31 @@ class Settings(BaseSettings):
     dlq_max_raw_bytes: int = Field(
         default=262_144, ge=0, description="Raw bytes kept per dead letter; the rest is cut."
     )
+    future_tolerance_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Events whose ts is further ahead of the worker's clock go to the DLQ.",
+    )
+
+    # Kafka security: TLS and SASL (SCRAM or PLAIN). Secrets have no defaults.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="SASL_SSL for SCRAM over TLS (Apache Kafka, MSK, ...)."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA certificates (PEM); the system's when unset."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate (PEM), for brokers that require one."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, description="Client private key (PEM) of kafka_ssl_certfile."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Check that the broker's certificate names its host."
+    )
 
     # ClickHouse.
     clickhouse_url: str = Field(
@@ -167,7 +299,15 @@ class Settings(BaseSettings):
     )
     clickhouse_database: Identifier = "slowleak"
     clickhouse_user: str = "default"
-    clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_password: SecretStr | None = Field(
+        default=None, description="Unset: no password (a local server's default user)."
+    )
+    clickhouse_ca_file: Path | None = Field(
+        default=None, description="CA certificates (PEM) for https://; the system's when unset."
+    )
+    clickhouse_verify: bool = Field(
+        default=True, description="Verify the server's TLS certificate (https:// only)."
+    )
 
     # Sink.
     sink_batch_rows: int = Field(
@@ -244,6 +384,56 @@ class Settings(BaseSettings):
         default=True, description="Record each delivery in ClickHouse table alert_deliveries."
     )
 
+    # Apps: stored text and guardrail profiles.
+    apps: dict[Annotated[str, Field(min_length=1, max_length=256)], AppPolicy] = Field(
+        default_factory=dict,
+        description="Per app name: text storage policy and guardrail profile.",
+    )
+    guardrails: bool = Field(
+        default=True,
+        description="Scan every call with text for prompt injection, PII, secrets and off-task "
+        "answers (table guardrail_findings, alerts guardrail and guardrail_rate).",
+    )
+    default_text: TextPolicy = Field(
+        default="masked", description="Text storage policy of apps not listed in apps."
+    )
+
+    def text_policy(self, app: str) -> TextPolicy:
+        policy = self.apps.get(app)
+        return self.default_text if policy is None else policy.text
+
+    # Cost: prices, windows and budgets.
+    prices_file: Path | None = Field(
+        default=None,
+        description="A price table in LiteLLM's model_prices_and_context_window.json format, "
+        "instead of the snapshot shipped with slowleak.",
+    )
+    price_overrides: dict[Annotated[str, Field(min_length=1)], PriceOverride] = Field(
+        default_factory=dict,
+        description="Model name (or provider/model) -> price; wins over the price table.",
+    )
+    budgets: Annotated[list[Budget], AfterValidator(_unique_budgets)] = Field(
+        default_factory=list, description="Spending budgets per app or tenant, per day or month."
+    )
+    window_grace_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="Cost windows close this long (event time) after their minute ends; later "
+        "calls are counted as late.",
+    )
+
+    @field_validator("prices_file")
+    @classmethod
+    def _check_prices_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(
+                f"prices_file {value} is not a file: give the path of a JSON price table in "
+                "LiteLLM's model_prices_and_context_window.json format, or unset it to use the "
+                "shipped snapshot"
+            )
+        return value
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _check_bootstrap(cls, value: str) -> str:
@@ -267,6 +457,100 @@ class Settings(BaseSettings):
         if len(set(topics)) != len(topics):
             raise ValueError(f"events, feedback, alerts and dlq topics must differ: {topics}")
         return self
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        """Kafka SASL/TLS and ClickHouse TLS settings that agree; every problem in one message."""
+        protocol = self.kafka_security_protocol
+        problems: list[str] = []
+        sasl = {
+            "kafka_sasl_username": self.kafka_sasl_username or None,
+            "kafka_sasl_password": (
+                self.kafka_sasl_password.get_secret_value() or None
+                if self.kafka_sasl_password is not None
+                else None
+            ),
+        }
+        if protocol.startswith("SASL_"):
+            missing = [name for name, value in sasl.items() if value is None]
+            if missing:
+                problems.append(
+                    f"kafka_security_protocol {protocol} needs {' and '.join(missing)}: set "
+                    + " and ".join(f"SLOWLEAK_{name.upper()}" for name in missing)
+                )
+        elif any(value is not None for value in sasl.values()):
+            problems.append(
+                f"kafka_sasl_username/kafka_sasl_password are set but kafka_security_protocol is "
+                f"{protocol}, which sends no credentials: set kafka_security_protocol to SASL_SSL "
+                "(or SASL_PLAINTEXT), or remove them"
+            )
+        tls_files = {
+            "kafka_ssl_cafile": self.kafka_ssl_cafile,
+            "kafka_ssl_certfile": self.kafka_ssl_certfile,
+            "kafka_ssl_keyfile": self.kafka_ssl_keyfile,
+            "clickhouse_ca_file": self.clickhouse_ca_file,
+        }
+        kafka_files = [n for n, p in tls_files.items() if p is not None and n.startswith("kafka")]
+        if kafka_files and not protocol.endswith("SSL"):
+            problems.append(
+                f"{', '.join(kafka_files)} set but kafka_security_protocol is {protocol}, "
+                "which does not use TLS: set it to SSL or SASL_SSL, or remove them"
+            )
+        for name, path in tls_files.items():
+            if path is not None and not path.is_file():
+                problems.append(f"{name} {path} is not a file: give the path of a PEM file")
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            problems.append(
+                "kafka_ssl_keyfile is set without kafka_ssl_certfile: set both (the client "
+                "certificate and its key) or neither"
+            )
+        if not problems and protocol.endswith("SSL"):
+            try:
+                self.kafka_ssl_context()
+            except (OSError, ssl.SSLError) as exc:
+                problems.append(
+                    f"cannot load the Kafka TLS files ({exc}): check that kafka_ssl_cafile, "
+                    "kafka_ssl_certfile and kafka_ssl_keyfile are PEM and the key matches the "
+                    "certificate"
+                )
+        if ClickHouseTarget(self.clickhouse_url).interface != "https" and (
+            self.clickhouse_ca_file is not None or not self.clickhouse_verify
+        ):
+            problems.append(
+                "clickhouse_ca_file and clickhouse_verify apply to TLS only: use an https:// "
+                "clickhouse_url (port 8443 by default), or remove them"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for Kafka, or None when ``kafka_security_protocol`` has no TLS."""
+        if not self.kafka_security_protocol.endswith("SSL"):
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+        )
+        context.check_hostname = self.kafka_ssl_check_hostname
+        if self.kafka_ssl_certfile is not None:
+            context.load_cert_chain(
+                str(self.kafka_ssl_certfile),
+                str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
+            )
+        return context
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Security options for a Kafka client: aiokafka and kafka-python take these names."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        context = self.kafka_ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if self.kafka_security_protocol.startswith("SASL_"):
+            assert self.kafka_sasl_password is not None  # checked by _check_security
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return options
 
     @field_validator("runbook_base_url")
     @classmethod

@@ -180,6 +180,8 @@ say "services up in $(elapsed "$started")"
 
 export SLOWLEAK_TEST_KAFKA=127.0.0.1:$KAFKA_PORT
 export SLOWLEAK_TEST_CLICKHOUSE_URL=http://127.0.0.1:$CH_HTTP_PORT
+# For tests that start (and stop) a ClickHouse server of their own: where the engine is cached.
+export SLOWLEAK_TEST_CLICKHOUSE_CACHE=$CACHE
 
 # --- 4. tests ---------------------------------------------------------------------------------
 status=0

@@ -18,12 +18,12 @@ from slowleak.models import Settings
 from slowleak.streams.batching import ChunkSchema, ChunkTransport, batched_topic_names
 from slowleak.streams.clickhouse import connect
 from slowleak.streams.core import Processor
-from slowleak.streams.core.detectors import default_detectors
+from slowleak.streams.core.detectors import settings_detectors
 from slowleak.streams.core.lifecycle import AlertLifecycle, lifecycle_policy
 from slowleak.streams.runtime import IngestRuntime
 from slowleak.streams.sink import ClickHouseSink
 
-__all__ = ["SlowleakApp", "create_app"]
+__all__ = ["SlowleakApp", "create_app", "faust_credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         "producer_acks": -1,
         "broker_session_timeout": settings.consumer_session_timeout_ms / 1000.0,
         "broker_heartbeat_interval": settings.consumer_session_timeout_ms / 1000.0 / 4,
+        "broker_credentials": faust_credentials(settings),
     }
     options.update(settings.faust_options)
     options.update(faust_options)
@@ -114,7 +115,14 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         processor=Processor(
             max_message_bytes=settings.max_message_bytes,
             dlq_max_raw_bytes=settings.dlq_max_raw_bytes,
-            detectors=default_detectors(states, availability_target=settings.availability_target),
+            future_tolerance_s=settings.future_tolerance_s,
+            text_policies={app: policy.text for app, policy in settings.apps.items()},
+            default_text=settings.default_text,
+            secrets={
+                app: [s.get_secret_value() for s in policy.secrets]
+                for app, policy in settings.apps.items()
+            },
+            detectors=settings_detectors(settings, states),
             lifecycle=AlertLifecycle(store=states, policy=lifecycle_policy(settings)),
         ),
         state_store=states,
@@ -147,6 +155,23 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
     app.on_partitions_revoked.connect(_drain_on_revoke)  # type: ignore[arg-type]
     gc.set_threshold(*GC_THRESHOLDS)
     return app
+
+
+def faust_credentials(settings: Settings) -> faust.auth.Credentials | None:
+    """faust's ``broker_credentials`` for the Kafka security settings (None: PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = settings.kafka_ssl_context()
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    assert settings.kafka_sasl_password is not None  # Settings checks SASL has both
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,  # SASL_SSL when set, SASL_PLAINTEXT when None
+        mechanism=settings.kafka_sasl_mechanism,
+    )
 
 
 async def _drain_on_revoke(app: SlowleakApp, revoked: Any, **kwargs: Any) -> None:

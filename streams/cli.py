@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,14 @@ def sql(config: Path | None, query: str | None, fmt: str) -> None:
 @main.command()
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-def replay(config: Path | None, file: str) -> None:
+@click.option(
+    "--rows",
+    "rows_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the cost-window and guardrail-finding rows the worker would write, one "
+    "JSON line each (with its table), to this file.",
+)
+def replay(config: Path | None, file: str, rows_path: str | None) -> None:
     """Run the worker's logic over a JSONL FILE of events, offline (no Kafka, no ClickHouse).
 
     Lines are interaction and feedback events (told apart by "type"), in order. Each alert is
@@ -208,7 +216,33 @@ def replay(config: Path | None, file: str) -> None:
 
     settings = _settings(config)
     with click.open_file(file, "rb") as handle:
-        summary = replay_file(handle, settings=settings, out=sys.stdout, err=sys.stderr)
+        if rows_path is None:
+            summary = replay_file(handle, settings=settings, out=sys.stdout, err=sys.stderr)
+        else:
+            with open(rows_path, "w", encoding="utf-8") as rows_out:
+                summary = replay_file(
+                    handle, settings=settings, out=sys.stdout, err=sys.stderr, rows_out=rows_out
+                )
+    click.echo(summary.describe(), err=True)
+
+
+@main.command()
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+def guard(config: Path | None, file: str) -> None:
+    """Scan each interaction event of a JSONL FILE with the guardrail detectors, offline.
+
+    Prints one JSON line per event: {"event_id": ..., "violations": [{"detector", "kind",
+    "score", "severity", "field", "spans", "evidence"}]}; evidence is masked. App profiles
+    (configured secrets, off-task checks) come from the settings' apps. Use - for stdin.
+    """
+    from slowleak.streams.guard import guard_file
+
+    settings = _settings(config)
+    with click.open_file(file, "rb") as handle:
+        summary = guard_file(
+            handle, settings=settings, out=sys.stdout, err=sys.stderr, name=str(file)
+        )
     click.echo(summary.describe(), err=True)
 
 
@@ -226,8 +260,9 @@ def replay(config: Path | None, file: str) -> None:
     "--scenarios/--no-scenarios",
     default=True,
     show_default=True,
-    help="Also send 6 apps x 40,000 calls in which each kind of drift and outage happens to "
-    "one app and one app stays steady (about a minute more).",
+    help="Also send 7 apps x 40,000 calls in which each kind of drift, outage and attack "
+    "campaign happens to one app and one app stays steady, then replay a sample through a fake "
+    "challenger (a few minutes more).",
 )
 def demo(n_events: int, workdir: Path, scenarios: bool) -> None:
     """Start the embedded stack, send synthetic traffic, run the worker, query the results.
@@ -240,6 +275,132 @@ def demo(n_events: int, workdir: Path, scenarios: bool) -> None:
     from slowleak.streams.demo import run_demo
 
     sys.exit(run_demo(n_events=n_events, workdir=workdir, scenarios=scenarios))
+
+
+_DATETIME = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+
+@main.command()
+@config_option
+@click.option("--app", required=True, help="The app whose recorded calls are replayed.")
+@click.option(
+    "--name", required=True, help="The challenger's name: the variant of its events (prompt-v15)."
+)
+@click.option(
+    "--challenger",
+    "challenger_spec",
+    required=True,
+    help="module:function of the challenger callable, or 'openai' (OpenAI-compatible HTTP, from "
+    "SLOWLEAK_CHALLENGER_* variables) or 'fake' (a deterministic fake model).",
+)
+@click.option(
+    "--evaluator",
+    default="feedback",
+    show_default=True,
+    help="exact[:ATTRIBUTE], regex:PATTERN, json-schema:FILE, module:function, or feedback "
+    "(outcomes arrive as feedback events).",
+)
+@click.option("--since", type=_DATETIME, help="Start of the recorded calls (UTC) [7 days ago].")
+@click.option("--until", type=_DATETIME, help="End of the recorded calls (UTC) [now].")
+@click.option("--intent", "intents", multiple=True, help="Only this intent (repeatable).")
+@click.option("--size", default=1_000, show_default=True, help="Calls to sample at most.")
+@click.option("--min-per-intent", default=50, show_default=True, help="Rare intents get this many.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
+@click.option("--concurrency", default=4, show_default=True, help="Challenger calls in flight.")
+@click.option("--rate", "rate_per_s", type=float, help="At most this many calls per second.")
+@click.option(
+    "--spend-cap",
+    "spend_cap_usd",
+    type=float,
+    required=True,
+    help="Stop before the challenger's spend (USD) would pass this.",
+)
+@click.option(
+    "--max-call-cost", "max_call_cost_usd", type=float, help="Upper bound of one call (USD)."
+)
+@click.option("--champion-name", help="The champion in the verdict [its prompt_version].")
+@click.option(
+    "--margin", default=0.01, show_default=True, help="Non-inferiority margin (0.01 = 1 point)."
+)
+@click.option("--alpha", default=0.05, show_default=True, help="Error rate of the verdict.")
+@click.option(
+    "--stop-when-decided/--run-all",
+    default=True,
+    show_default=True,
+    help="Stop at a better or worse verdict.",
+)
+def challenge(
+    config: Path | None, app: str, name: str, challenger_spec: str, evaluator: str,
+    since: datetime | None, until: datetime | None, intents: tuple[str, ...], size: int,
+    min_per_intent: int, seed: int, concurrency: int, rate_per_s: float | None,
+    spend_cap_usd: float, max_call_cost_usd: float | None, champion_name: str | None,
+    margin: float, alpha: float, stop_when_decided: bool,
+) -> None:  # fmt: skip
+    """Replay recorded production calls of an app through a challenger.
+
+    Samples calls of --app from ClickHouse (seeded, stratified by intent so rare intents are
+    present; calls this challenger already replayed are skipped), calls the challenger on each
+    input and publishes its calls as events with env "test", variant --name and
+    attributes.replay_of = the call replayed. The worker compares them with the champion and
+    fires challenger_verdict; `slowleak compare` shows the table. A progress bar goes to stderr,
+    the summary to stdout.
+    """
+    from slowleak.streams.challenge.command import ChallengeError, RunOptions, run_from_settings
+    from slowleak.streams.challenge.sampling import SampleSpec
+
+    settings = _settings(config)
+    end = (until or datetime.now(UTC)).replace(tzinfo=UTC)
+    start = since.replace(tzinfo=UTC) if since is not None else end - timedelta(days=7)
+    try:
+        sample = SampleSpec(
+            app=app, start=start, end=end, size=size, seed=seed, intents=intents,
+            min_per_intent=min_per_intent, exclude_replayed_by=name,
+        )  # fmt: skip
+        options = RunOptions(
+            name=name, challenger=challenger_spec, evaluator=evaluator,
+            champion_name=champion_name, concurrency=concurrency, rate_per_s=rate_per_s,
+            spend_cap_usd=spend_cap_usd, max_call_cost_usd=max_call_cost_usd,
+            stop_when_decided=stop_when_decided, margin=margin, alpha=alpha,
+        )  # fmt: skip
+        report = run_from_settings(settings, sample, options)
+    except (ValueError, ChallengeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.describe())
+
+
+@main.command()
+@config_option
+@click.option("--app", required=True, help="The app.")
+@click.option("--challenger", required=True, help="The challenger's name (its variant).")
+@click.option(
+    "--margin", default=0.01, show_default=True, help="Non-inferiority margin (0.01 = 1 point)."
+)
+@click.option("--alpha", default=0.05, show_default=True, help="Error rate of the verdict.")
+def compare(config: Path | None, app: str, challenger: str, margin: float, alpha: float) -> None:
+    """Print how a challenger compares with its champion on the calls it replayed.
+
+    Success rate, cost per call and per success, latency p50/p95, refusal and guardrail
+    violation rates, the always-valid confidence interval on the success difference and the
+    verdict (better, non_inferior, worse, undecided). The SQL is
+    schemas/queries/challenger_comparison.sql.
+    """
+    from slowleak.streams.challenge.compare import read_comparison
+    from slowleak.streams.clickhouse import connect
+
+    settings = _settings(config)
+    try:
+        client = connect(settings, database=settings.clickhouse_database)
+    except Exception as exc:
+        raise click.ClickException(
+            f"cannot reach ClickHouse at {settings.clickhouse_url}: {exc}"
+        ) from None
+    try:
+        view = read_comparison(client, app=app, challenger=challenger, alpha=alpha, margin=margin)
+    except Exception as exc:
+        raise click.ClickException(str(exc).strip().splitlines()[0]) from None
+    finally:
+        client.close()
+    click.echo(view.describe(), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,13 @@ from clickhouse_connect.driver.client import Client
 from slowleak.models import Settings
 from slowleak.schemas import Migration, migrations
 
-__all__ = ["MigrationError", "apply_migrations", "connect", "split_statements"]
+__all__ = [
+    "MigrationError",
+    "apply_migrations",
+    "clickhouse_tls_options",
+    "connect",
+    "split_statements",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +43,23 @@ def connect(settings: Settings, *, database: str | None = None, **kwargs: Any) -
         host=target.host,
         port=target.port,
         username=settings.clickhouse_user,
-        password=settings.clickhouse_password.get_secret_value(),
+        password=settings.clickhouse_password.get_secret_value()
+        if settings.clickhouse_password is not None
+        else "",
         database=database,
+        **clickhouse_tls_options(settings),
         **kwargs,
     )
+
+
+def clickhouse_tls_options(settings: Settings) -> dict[str, Any]:
+    """TLS options of clickhouse-connect for an ``https://`` ``clickhouse_url`` (none else)."""
+    if settings.clickhouse.interface != "https":
+        return {}
+    options: dict[str, Any] = {"verify": settings.clickhouse_verify}
+    if settings.clickhouse_ca_file is not None:
+        options["ca_cert"] = str(settings.clickhouse_ca_file)
+    return options
 
 
 def split_statements(sql: str) -> list[str]:

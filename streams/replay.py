@@ -11,7 +11,8 @@ import orjson
 
 from slowleak.models import Settings
 from slowleak.streams.core import Detector, Output, Processor, Record
-from slowleak.streams.core.detectors import default_detectors
+from slowleak.streams.core.cost import CostWindows
+from slowleak.streams.core.detectors import settings_detectors
 from slowleak.streams.core.lifecycle import AlertLifecycle, lifecycle_policy
 
 __all__ = ["ReplaySummary", "replay_file"]
@@ -55,19 +56,19 @@ def replay_file(
     out: IO[str],
     err: IO[str],
     detectors: Sequence[Detector] | None = None,
+    rows_out: IO[str] | None = None,
 ) -> ReplaySummary:
     """Feed each line of ``handle`` to the same :class:`Processor` the worker runs.
 
     Alerts go to ``out`` as JSON lines; each rejected line goes to ``err`` with its reason.
+    ``rows_out`` gets the rows the worker would write besides events, one JSON line each with
+    its ``table``: cost windows (every window, the open ones flushed at the end, with the
+    values the live run gives) and guardrail findings.
     """
     processor = Processor(
         max_message_bytes=settings.max_message_bytes,
         dlq_max_raw_bytes=0,
-        detectors=(
-            default_detectors(availability_target=settings.availability_target)
-            if detectors is None
-            else detectors
-        ),
+        detectors=(settings_detectors(settings) if detectors is None else detectors),
         lifecycle=AlertLifecycle(policy=lifecycle_policy(settings)),
     )
     name = getattr(handle, "name", "stdin")
@@ -85,6 +86,8 @@ def replay_file(
             out.write(alert.model_dump_json() + "\n")
         for letter, _ in output.dead_letters:
             err.write(f"{name}:{letter.offset}: rejected: {letter.reason}\n")
+        if rows_out is not None:
+            _write_rows(rows_out, output)
 
     chunk: list[Record] = []
     chunk_is_feedback = False
@@ -100,6 +103,14 @@ def replay_file(
         chunk.append(Record(str(name), -1, lineno, None, raw))
     if chunk:
         run(chunk_is_feedback, chunk)
+    if rows_out is not None:
+        output.clear()
+        for detector in processor.detectors:
+            if isinstance(detector, CostWindows):
+                detector.flush_open()
+                detector.write_rows(output)
+        _write_rows(rows_out, output)
+        rows_out.flush()
     out.flush()
     stats = processor.stats
     summary.interactions = stats.interactions
@@ -108,6 +119,17 @@ def replay_file(
     summary.alerts = stats.alerts
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _write_rows(rows_out: IO[str], output: Output) -> None:
+    for block in output.blocks:
+        for row in block.rows:
+            line = {"table": block.table, **dict(zip(block.columns, row, strict=True))}
+            rows_out.write(orjson.dumps(line).decode() + "\n")
+    for table, (columns, rows) in output.tables.items():
+        for row in rows:
+            line = {"table": table, **dict(zip(columns, row, strict=True))}
+            rows_out.write(orjson.dumps(line).decode() + "\n")
 
 
 def _lines(handle: Iterable[bytes]) -> Iterable[bytes]:

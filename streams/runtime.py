@@ -95,6 +95,10 @@ class IngestRuntime:
             sink.add("feedback", FEEDBACK_COLUMNS, out.feedback)
         if out.stats:
             sink.add("detector_stats", DETECTOR_STATS_COLUMNS, out.stats)
+        for table, (columns, rows) in out.tables.items():
+            sink.add(table, columns, rows)
+        for block in out.blocks:
+            sink.add_block(block)
         self._acks.append(event)
         if sink.due:
             await self.flush()

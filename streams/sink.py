@@ -18,11 +18,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from slowleak.streams.core.rows import Row
+from slowleak.streams.core.rows import Row, TableBlock
 
 __all__ = ["ClickHouseSink", "FlushResult", "PendingBatch", "SinkUnavailable"]
 
 log = logging.getLogger(__name__)
+
+
+#: Settings of a block's insert: a block seen before (same token) is dropped by the table and by
+#: the materialized views fed from it.
+DEDUPLICATED_INSERT = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
 
 class SinkUnavailable(Exception):
@@ -41,10 +46,12 @@ class PendingBatch:
 
     tables: dict[str, tuple[Sequence[str], list[Row]]]
     rows: int
+    #: Inserted one per insert, with their deduplication token.
+    blocks: list[TableBlock] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
-        return not self.tables
+        return not self.tables and not self.blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,7 @@ class ClickHouseSink:
         self._clients: list[Any] = []
         self._clients_lock = threading.Lock()
         self._tables: dict[str, _TableBuffer] = {}
+        self._blocks: list[TableBlock] = []
         self._buffered = 0
         self._oldest: float | None = None
 
@@ -122,6 +130,17 @@ class ClickHouseSink:
         if self._oldest is None:
             self._oldest = self._last_add
 
+    def add_block(self, block: TableBlock) -> None:
+        """Rows to insert on their own with ``insert_deduplication_token = block.token``: sent
+        again (after a crash), ClickHouse drops them, also from its materialized views."""
+        if not block.rows:
+            return
+        self._blocks.append(block)
+        self._buffered += len(block.rows)
+        self._last_add = self.clock()
+        if self._oldest is None:
+            self._oldest = self._last_add
+
     @property
     def buffered(self) -> int:
         """Rows waiting to be written."""
@@ -149,9 +168,12 @@ class ClickHouseSink:
     def take(self) -> PendingBatch:
         """Detach everything buffered as one batch to write; the buffers start empty again."""
         batch = PendingBatch(
-            {t: (b.columns, b.rows) for t, b in self._tables.items() if b.rows}, self._buffered
+            {t: (b.columns, b.rows) for t, b in self._tables.items() if b.rows},
+            self._buffered,
+            self._blocks,
         )
         self._tables = {}
+        self._blocks = []
         self._buffered = 0
         self._oldest = None
         return batch
@@ -175,6 +197,21 @@ class ClickHouseSink:
                 ) from exc
             written[table] = len(rows)
             del batch.tables[table]
+        while batch.blocks:
+            block = batch.blocks[0]
+            try:
+                client.insert(
+                    block.table, block.rows, column_names=list(block.columns),
+                    settings=dict(DEDUPLICATED_INSERT, insert_deduplication_token=block.token),
+                )  # fmt: skip
+            except Exception as exc:
+                raise SinkUnavailable(
+                    f"insert of a block of {len(block.rows)} rows into {block.table} failed: {exc}"
+                ) from exc
+            written[block.table] = written.get(block.table, 0) + len(block.rows)
+            batch.blocks.pop(0)
+            if block.written is not None:
+                block.written(block.token)
         seconds = self.clock() - started
         if written:
             log.info(

@@ -80,6 +80,7 @@ def ensure_topics(settings: Settings) -> None:
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
         client_id=f"{settings.app_id}-admin",
         request_timeout_ms=10_000,
+        **settings.kafka_client_options(),
     )
     try:
         names = [

@@ -671,7 +671,7 @@ def test_settings_defaults() -> None:
     assert settings.clickhouse_url == "chdb://.slowleak/clickhouse"
     assert settings.clickhouse.embedded
     assert settings.clickhouse_database == "slowleak"
-    assert settings.clickhouse_password.get_secret_value() == ""
+    assert settings.clickhouse_password is None
     assert settings.sink_batch_rows == 20_000
     assert settings.sink_flush_interval_ms == 1_000
     assert settings.data_dir == Path(".slowleak")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -23,6 +25,10 @@ _M = TypeVar("_M", bound=BaseModel)
 
 #: How many validation errors a reason spells out; the full list is in ``DeadLetter.errors``.
 _REASON_ERRORS = 5
+#: A field or attribute name shown as is in a reason; others are quoted, and cut at
+#: ``_MAX_NAME_CHARS`` characters.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MAX_NAME_CHARS = 64
 
 
 class SourceRecord(Protocol):
@@ -70,6 +76,21 @@ def _check_size(raw: bytes | None, max_bytes: int) -> bytes:
     return raw
 
 
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """``loc`` as a person reads it: ``attributes.region``; a key that is empty, long or not a
+    plain name is quoted (and cut), so that an unknown field ``""`` still reads as a field."""
+    names: list[str] = []
+    for part in loc:
+        if part == "[key]" and names:  # pydantic's marker: the error is in the key itself
+            names[-1] += " (the key)"
+        elif isinstance(part, str) and not _PLAIN_NAME.fullmatch(part):
+            quoted = json.dumps(part[:_MAX_NAME_CHARS], ensure_ascii=False)
+            names.append(quoted if len(part) <= _MAX_NAME_CHARS else f"{quoted}...")
+        else:
+            names.append(str(part))
+    return ".".join(names)
+
+
 def _rejected(exc: ValidationError, raw: bytes) -> Rejected:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     if errors and errors[0]["type"] == "json_invalid":
@@ -81,7 +102,7 @@ def _rejected(exc: ValidationError, raw: bytes) -> Rejected:
             )
     parts = []
     for error in errors[:_REASON_ERRORS]:
-        loc = ".".join(str(p) for p in error["loc"])
+        loc = _field_name(error["loc"])
         if error["type"] == "json_invalid":
             parts.append(f"not valid JSON: {error['msg'].removeprefix('Invalid JSON: ')}")
         elif not loc:

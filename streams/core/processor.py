@@ -6,9 +6,10 @@ appends what they produce to an :class:`Output`: rows for ClickHouse, dead lette
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import base64
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from slowleak.models import Alert, DeadLetter, FeedbackEvent, InteractionEvent
@@ -19,8 +20,9 @@ from slowleak.streams.core.decode import (
     decode_feedback,
     decode_interaction,
 )
+from slowleak.streams.core.guardrails.mask import mask_text
 from slowleak.streams.core.lifecycle import AlertLifecycle
-from slowleak.streams.core.rows import Row, event_row, feedback_row
+from slowleak.streams.core.rows import Row, TableBlock, TextPolicy, event_row, feedback_row
 
 __all__ = ["ChunkDetector", "Detector", "Output", "Processor", "ProcessorStats"]
 
@@ -52,9 +54,21 @@ class Output:
     alerts: list[Alert] = field(default_factory=list)
     #: Rows of the ``detector_stats`` table (running statistics at a fixed event-time cadence).
     stats: list[Row] = field(default_factory=list)
+    #: Rows of other tables, by table: (columns, rows).
+    tables: dict[str, tuple[Sequence[str], list[Row]]] = field(default_factory=dict)
+    #: Blocks inserted one per insert, with a deduplication token.
+    blocks: list[TableBlock] = field(default_factory=list)
+
+    def add_rows(self, table: str, columns: Sequence[str], rows: Iterable[Row]) -> None:
+        entry = self.tables.get(table)
+        if entry is None:
+            entry = self.tables[table] = (columns, [])
+        entry[1].extend(rows)
 
     def clear(self) -> None:
         self.stats.clear()
+        self.tables.clear()
+        self.blocks.clear()
         self.events.clear()
         self.feedback.clear()
         self.dead_letters.clear()
@@ -69,6 +83,9 @@ class ProcessorStats:
     feedback: int = 0
     rejected: int = 0
     alerts: int = 0
+    #: Valid calls whose ``event_id`` was seen among the recent ones (a producer's retry, or a
+    #: record read again): written again (the table keeps one), not fed to the detectors again.
+    duplicates: int = 0
 
 
 def _utcnow() -> datetime:
@@ -92,7 +109,19 @@ class Processor:
         Turns the detectors' decisions into notifications (identity, repeat, resolve); without
         it, the decisions themselves are the alerts.
     clock
-        Time source for ``received_at`` of dead letters.
+        Time source for ``received_at`` of dead letters and for ``future_tolerance_s``.
+    recent_ids
+        How many recent ``event_id`` s are remembered (in memory) to feed a call to the detectors
+        once when a producer retries it; 0 turns that off. Its row is written again either way.
+    text_policies, default_text, secrets
+        How each app's prompt and completion texts are stored (``full``, ``masked``, ``hash``,
+        ``none``; see :func:`~slowleak.streams.core.rows.event_row`), and its configured
+        secrets, masked too. A dead letter keeps raw bytes for ``full`` only (masked ones for
+        ``masked``). Detectors always see the full text.
+    future_tolerance_s
+        Events (and feedback) whose ``ts`` is more than this many seconds ahead of ``clock()``
+        are rejected with a reason naming ``ts``, so that a producer's wrong clock cannot close
+        event-time windows early. ``None`` accepts any ``ts`` the contract allows.
     """
 
     def __init__(
@@ -103,17 +132,41 @@ class Processor:
         detectors: Sequence[Detector | ChunkDetector] = (),
         lifecycle: AlertLifecycle | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        future_tolerance_s: float | None = None,
+        recent_ids: int = 200_000,
+        text_policies: Mapping[str, TextPolicy] | None = None,
+        default_text: TextPolicy = "full",
+        secrets: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if max_message_bytes < 1:
             raise ValueError("max_message_bytes must be at least 1")
         if dlq_max_raw_bytes < 0:
             raise ValueError("dlq_max_raw_bytes must be 0 or more")
+        if recent_ids < 0:
+            raise ValueError("recent_ids must be 0 or more")
+        self.recent_ids = recent_ids
+        self.text_policies = dict(text_policies or {})
+        self.default_text: TextPolicy = default_text
+        self.secrets = {app: tuple(s) for app, s in (secrets or {}).items()}
+        self._all_full = default_text == "full" and all(
+            p == "full" for p in self.text_policies.values()
+        )
+        self._recent: dict[str, None] = {}
+        if future_tolerance_s is not None and not future_tolerance_s >= 0:
+            raise ValueError("future_tolerance_s must be 0 or more (or None for no limit)")
+        self.future_tolerance_s = future_tolerance_s
         self.max_message_bytes = max_message_bytes
         self.dlq_max_raw_bytes = dlq_max_raw_bytes
         self.detectors = tuple(detectors)
         self.lifecycle = lifecycle
         self._per_event = tuple(d for d in detectors if not hasattr(d, "on_interactions"))
         self._per_chunk = tuple(d for d in detectors if hasattr(d, "on_interactions"))
+        #: Chunk detectors that take each event's source ``(partition, offset)`` too, to apply
+        #: an event once even when it is read again after a crash.
+        self._positioned = frozenset(
+            id(d) for d in self._per_chunk if getattr(d, "takes_positions", False)
+        )
+        self._writers = tuple(d for d in detectors if hasattr(d, "write_rows"))
         self.clock = clock
         self.stats = ProcessorStats()
 
@@ -123,22 +176,47 @@ class Processor:
         rows = out.events
         detectors = self._per_event
         valid: list[InteractionEvent] = []
-        keep = valid.append if self._per_chunk or self.lifecycle is not None else None
+        positions: list[tuple[int, int]] = []
         alerts_before = len(out.alerts)
+        horizon = self._horizon()
+        recent = self._recent
         for record in records:
             try:
                 event = decode_interaction(record.value, max_bytes=max_bytes)
+                if horizon is not None and event.ts > horizon:
+                    raise self._from_future(event.ts, horizon)
             except Rejected as rejected:
                 self._reject(record, rejected, out)
                 continue
-            rows.append(event_row(event, partition=record.partition, offset=record.offset))
+            if self._all_full:
+                rows.append(event_row(event, partition=record.partition, offset=record.offset))
+            else:
+                rows.append(
+                    event_row(
+                        event, partition=record.partition, offset=record.offset,
+                        text=self.text_policies.get(event.app, self.default_text),
+                        secrets=self.secrets.get(event.app, ()),
+                    )
+                )  # fmt: skip
+            self.stats.interactions += 1
+            if event.event_id in recent:
+                self.stats.duplicates += 1
+                continue
+            if self.recent_ids:
+                recent[event.event_id] = None
+                if len(recent) > self.recent_ids:
+                    del recent[next(iter(recent))]
             for detector in detectors:
                 out.alerts.extend(detector.on_interaction(event))
-            if keep is not None:
-                keep(event)
-            self.stats.interactions += 1
+            valid.append(event)
+            positions.append((record.partition, record.offset))
+        positioned = self._positioned
         for chunk_detector in self._per_chunk:
-            out.alerts.extend(chunk_detector.on_interactions(valid))
+            if id(chunk_detector) in positioned:
+                found = chunk_detector.on_interactions(valid, positions)  # type: ignore[call-arg]
+            else:
+                found = chunk_detector.on_interactions(valid)
+            out.alerts.extend(found)
         self._stats_rows(out)
         self._notify(out, alerts_before, valid)
         self.stats.alerts += len(out.alerts) - alerts_before
@@ -147,9 +225,12 @@ class Processor:
         """Process records of the feedback topic."""
         alerts_before = len(out.alerts)
         judged: list[FeedbackEvent] = []
+        horizon = self._horizon()
         for record in records:
             try:
                 fb = decode_feedback(record.value, max_bytes=self.max_message_bytes)
+                if horizon is not None and fb.ts > horizon:
+                    raise self._from_future(fb.ts, horizon)
             except Rejected as rejected:
                 self._reject(record, rejected, out)
                 continue
@@ -177,6 +258,8 @@ class Processor:
             rows = getattr(detector, "stats_rows", None)
             if rows is not None:
                 rows(out.stats)
+        for writer in self._writers:
+            writer.write_rows(out)
 
     def dirty_states(self) -> dict[str, Any]:
         """Detector states changed since the last call, by store key (to persist once per chunk)."""
@@ -203,9 +286,44 @@ class Processor:
             if forget is not None:
                 forget()
 
+    def _horizon(self) -> datetime | None:
+        """The latest ``ts`` accepted now (once per chunk: the check per event is a compare)."""
+        if self.future_tolerance_s is None:
+            return None
+        return self.clock() + timedelta(seconds=self.future_tolerance_s)
+
+    def _from_future(self, ts: datetime, horizon: datetime) -> Rejected:
+        tolerance = self.future_tolerance_s
+        ahead = (ts - horizon).total_seconds() + (tolerance or 0.0)
+        msg = (
+            f"{ts.isoformat()} is {ahead:,.0f} s in the future; the tolerance is {tolerance:g} s "
+            "(setting future_tolerance_s): fix the producer's clock, and send ts with its offset"
+        )
+        return Rejected(f"ts: {msg}", [{"type": "ts_in_future", "loc": ("ts",), "msg": msg}])
+
+    def _protect(
+        self, record: SourceRecord, raw: bytes, letter: DeadLetter
+    ) -> tuple[bytes, DeadLetter]:
+        """A dead letter's raw bytes as the app's text policy allows (the app is the Kafka key):
+        kept for ``full``, masked for ``masked``, dropped otherwise (``raw_bytes`` stays)."""
+        app = record.key.decode("utf-8", "replace") if record.key is not None else ""
+        policy = self.text_policies.get(app, self.default_text)
+        if policy == "full":
+            return raw, letter
+        kept = raw[: self.dlq_max_raw_bytes]
+        stored = b""
+        if policy == "masked":
+            text = kept.decode("utf-8", "replace")
+            stored = mask_text(text, secrets=self.secrets.get(app, ())).encode()
+        update = {"raw_b64": base64.b64encode(stored).decode("ascii"), "raw_truncated": True}
+        return stored, letter.model_copy(update=update)
+
     def _reject(self, record: SourceRecord, rejected: Rejected, out: Output) -> None:
         letter = dead_letter(
             record, rejected, received_at=self.clock(), max_raw_bytes=self.dlq_max_raw_bytes
         )
-        out.dead_letters.append((letter, record.value))
+        raw = record.value
+        if not self._all_full and raw:
+            raw, letter = self._protect(record, raw, letter)
+        out.dead_letters.append((letter, raw))
         self.stats.rejected += 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Sequence
 from operator import itemgetter
+from typing import Literal, NamedTuple
 
 import orjson
 
 from slowleak.models import Alert, DeadLetter, FeedbackEvent, InteractionEvent
+from slowleak.streams.core.guardrails.mask import mask_text
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -15,13 +19,30 @@ __all__ = [
     "EVENT_COLUMNS",
     "FEEDBACK_COLUMNS",
     "Row",
+    "TableBlock",
     "alert_row",
     "dead_letter_row",
     "event_row",
     "feedback_row",
+    "stored_text",
 ]
 
 Row = tuple[object, ...]
+TextPolicy = Literal["full", "masked", "hash", "none"]
+
+
+class TableBlock(NamedTuple):
+    """Rows inserted on their own, with ClickHouse's ``insert_deduplication_token``: a block
+    built again after a crash, the same rows with the same token, is dropped by the table and
+    by the materialized views fed from it."""
+
+    table: str
+    columns: Sequence[str]
+    token: str
+    rows: list[Row]
+    #: Called with the token once the block is inserted.
+    written: Callable[[str], None] | None = None
+
 
 #: Bytes of a rejected message kept in ClickHouse ``dead_letters.raw_prefix``.
 DEAD_LETTER_PREFIX_BYTES = 4096
@@ -40,19 +61,52 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 # Reading the model's __dict__ with one itemgetter is 3x faster than 32 attribute lookups.
 _event_fields = itemgetter(*_EVENT_FIELDS)
+_INPUT_AT = _EVENT_FIELDS.index("input_text")
+assert _EVENT_FIELDS[_INPUT_AT + 1] == "output_text"
 
 
-def event_row(e: InteractionEvent, *, partition: int, offset: int) -> Row:
-    """The ``events`` row of one call. ``partition``/``offset`` are -1 when not from Kafka."""
+def event_row(
+    e: InteractionEvent,
+    *,
+    partition: int,
+    offset: int,
+    text: TextPolicy = "full",
+    secrets: Sequence[str] = (),
+) -> Row:
+    """The ``events`` row of one call. ``partition``/``offset`` are -1 when not from Kafka.
+
+    ``text`` is the app's storage policy for ``input_text`` and ``output_text``: ``full``;
+    ``masked`` (PII, secrets and the app's ``secrets`` replaced by typed placeholders such as
+    ``<EMAIL>``); ``hash`` (``sha256:<hex>``); ``none``. The lengths are the original texts'.
+    """
     input_text = e.input_text
     output_text = e.output_text
+    fields = _event_fields(e.__dict__)
+    if text != "full" and (input_text is not None or output_text is not None):
+        fields = (
+            *fields[:_INPUT_AT],
+            stored_text(input_text, text, secrets),
+            stored_text(output_text, text, secrets),
+            *fields[_INPUT_AT + 2 :],
+        )
     return (
-        *_event_fields(e.__dict__),
+        *fields,
         None if input_text is None else len(input_text),
         None if output_text is None else len(output_text),
         partition,
         offset,
     )
+
+
+def stored_text(value: str | None, policy: TextPolicy, secrets: Sequence[str] = ()) -> str | None:
+    """A prompt or completion as ``policy`` lets slowleak store it (see :func:`event_row`)."""
+    if value is None or policy == "full":
+        return value
+    if policy == "masked":
+        return mask_text(value, secrets=tuple(secrets))
+    if policy == "hash":
+        return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return None
 
 
 FEEDBACK_COLUMNS = (

@@ -355,6 +355,7 @@ class DeliveryRunner:
                 "session_timeout_ms": settings.consumer_session_timeout_ms,
                 "heartbeat_interval_ms": settings.consumer_session_timeout_ms // 4,
                 "max_poll_interval_ms": MAX_POLL_INTERVAL_MS,
+                **settings.kafka_client_options(),
                 **self.consumer_options,
             }
             return AIOKafkaConsumer(settings.alerts_topic, **options)

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from slowleak.schemas import migrations
 from slowleak.streams.cli import main
 from slowleak.streams.synthetic import TrafficGenerator
 
@@ -79,7 +80,9 @@ def test_schema_apply_then_sql(clickhouse_url: str, ch_database: str) -> None:
     env = {"SLOWLEAK_CLICKHOUSE_URL": clickhouse_url, "SLOWLEAK_CLICKHOUSE_DATABASE": ch_database}
     first = run("schema", "apply", env=env)
     assert first.exit_code == 0
-    assert first.output.startswith(f"applied 7 migration(s) to {ch_database}: 0001_create_events")
+    assert first.output.startswith(
+        f"applied {len(migrations())} migration(s) to {ch_database}: 0001_create_events"
+    )
     assert run("schema", "apply", env=env).output == f"{ch_database} is up to date\n"
 
     table = run(
@@ -89,9 +92,12 @@ def test_schema_apply_then_sql(clickhouse_url: str, ch_database: str) -> None:
         env=env,
     )
     assert table.exit_code == 0
-    assert table.output.splitlines() == [
-        "name", "----------------", "alert_deliveries", "alerts", "dead_letters",
-        "detector_stats", "events", "feedback", "(6 rows)",
+    lines = table.output.splitlines()
+    assert lines[2:] == [
+        "alert_deliveries", "alerts", "cost_daily", "cost_daily_by_app", "cost_hourly",
+        "cost_hourly_by_app", "cost_minutely", "cost_windows_1d", "cost_windows_1d_mv",
+        "cost_windows_1h", "cost_windows_1h_mv", "cost_windows_1m", "dead_letters",
+        "detector_stats", "events", "feedback", "guardrail_findings", "(17 rows)",
     ]  # fmt: skip
     as_json = run("sql", "--format", "json", env=env, input="SELECT 1 AS one, 'x' AS s")
     assert [json.loads(line) for line in as_json.output.splitlines()] == [{"one": 1, "s": "x"}]

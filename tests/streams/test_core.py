@@ -6,6 +6,7 @@ import base64
 import subprocess
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -203,3 +204,31 @@ def test_pure_core_imports_no_broker_or_database_client() -> None:
 def test_row_of_event_built_from_model() -> None:
     event = InteractionEvent.model_validate_json(orjson.dumps(EVENT))
     assert len(event_row(event, partition=-1, offset=-1)) == len(EVENT_COLUMNS)
+
+
+def test_a_resent_call_is_written_again_but_fed_to_the_detectors_once() -> None:
+    """A retrying producer's second copy: a second row (the table keeps one), one detector feed."""
+    seen: list[str] = []
+
+    class Spy:
+        def on_interactions(self, events: Any) -> list[Any]:
+            seen.extend(e.event_id for e in events)
+            return []
+
+        def on_feedback(self, feedback: Any) -> list[Any]:
+            return []
+
+    def raw(i: int) -> bytes:
+        return InteractionEvent(
+            event_id=f"e{i}", ts=datetime(2026, 11, 25, 10, tzinfo=UTC), app="a", model="m",
+            input_tokens=1, output_tokens=1, latency_ms=1.0, status="ok",
+        ).model_dump_json().encode()  # fmt: skip
+
+    processor = Processor(detectors=[Spy()], recent_ids=2)
+    out = Output()
+    values = [raw(0), raw(1), raw(0), raw(2), raw(3), raw(0)]
+    processor.interactions([Rec("t", 0, i, b"a", v) for i, v in enumerate(values)], out)
+    assert len(out.events) == 6
+    # e0 again at once is a duplicate; later, past the 2 remembered ids, it is fed again.
+    assert seen == ["e0", "e1", "e2", "e3", "e0"]
+    assert processor.stats.duplicates == 1

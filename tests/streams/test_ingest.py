@@ -88,6 +88,12 @@ class Worker:
                 self.proc.kill()
                 self.proc.wait()
 
+    def kill(self) -> None:
+        """SIGKILL: no drain, no commit, no leaving the group."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stats(self) -> dict[str, Any] | None:
         return fetch_stats(self.web_port)
 
