@@ -186,7 +186,12 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         self.log.info(
             "chunk fetched during a seek dropped tp=%s first=%s reseek=%s", tp, first, offset
         )
-        await self.seek(tp, offset)
+        # In the consumer's thread, as faust's own seek to the committed offsets: aiokafka's
+        # fetcher is not thread-safe (a seek from this thread while the consumer thread hands
+        # out records crashed the fetcher with a KeyError).
+        thread = self._thread
+        await thread.call_thread(thread._ensure_consumer().seek, tp, offset)
+        self._read_offset[tp] = offset if offset else None
         self._sought[tp] = offset
 
     async def _since_seek(self, tp: TP, records: Sequence[Any], epoch: int) -> Sequence[Any]:

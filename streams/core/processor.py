@@ -314,7 +314,11 @@ class Processor:
         stored = b""
         if policy == "masked":
             text = kept.decode("utf-8", "replace")
-            stored = mask_text(text, secrets=self.secrets.get(app, ())).encode()
+            masked = mask_text(text, secrets=self.secrets.get(app, ()))
+            # Nothing to mask: the bytes as received (invalid UTF-8 included, for diagnosis).
+            stored = kept if masked == text else masked.encode()
+        if stored is kept:
+            return raw, letter
         update = {"raw_b64": base64.b64encode(stored).decode("ascii"), "raw_truncated": True}
         return stored, letter.model_copy(update=update)
 
