@@ -163,11 +163,16 @@ class IngestRuntime:
         while not batch.done:
             try:
                 result = await loop.run_in_executor(self._executor, self.sink.write, batch)
-            except SinkUnavailable as exc:
+            except Exception as exc:
+                # Never give up on rows whose input is not acknowledged yet: an unexpected error
+                # is retried like an unavailable server (and logged as such), so the batch is
+                # neither dropped nor acknowledged unwritten.
                 self.failed_writes += 1
-                log.warning(
-                    "sink write failed rows=%d retry_in_s=%.1f error=%s", batch.rows, delay, exc
-                )
+                level = logging.WARNING if isinstance(exc, SinkUnavailable) else logging.ERROR
+                log.log(
+                    level, "sink write failed rows=%d retry_in_s=%.1f error=%s",
+                    batch.rows, delay, exc,
+                )  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
             else:

@@ -184,7 +184,12 @@ class ClickHouseSink:
         Each table is dropped from the batch once inserted, so a retry after a partial failure
         writes only what is left.
         """
-        client = self.setup()
+        try:
+            client = self.setup()
+        except Exception as exc:
+            # A writer thread that starts while ClickHouse is down cannot create its client:
+            # the same as a failed insert (the rows stay, the caller retries).
+            raise SinkUnavailable(f"cannot connect to ClickHouse: {exc}") from exc
         started = self.clock()
         written: dict[str, int] = {}
         for table in list(batch.tables):

@@ -158,3 +158,39 @@ def test_concurrent_chunks_of_both_topics_keep_their_rows_apart() -> None:
         assert sorted(client.inserts) == [("dead_letters", 4), ("events", 20), ("feedback", 7)]
 
     asyncio.run(scenario())
+
+
+def test_a_writer_that_cannot_connect_retries_and_acks_only_after_the_write() -> None:
+    """A writer thread created while ClickHouse is down fails to create its client: its batch is
+    kept and retried, not dropped with its chunks acknowledged later by others."""
+
+    async def scenario() -> None:
+        client = FakeClient()
+        attempts = {"n": 0}
+
+        def factory() -> FakeClient:
+            attempts["n"] += 1
+            if attempts["n"] <= 2:
+                raise ConnectionError("Max retries exceeded: connection refused")
+            return client
+
+        runtime = IngestRuntime(
+            processor=Processor(),
+            sink=ClickHouseSink(client_factory=factory, batch_rows=1000, flush_interval_ms=10_000),
+            send_dead_letter=lambda k, v: _done(),
+            send_alert=lambda k, v: _done(),
+            retry_initial_s=0.01,
+        )
+        event = FakeEvent()
+        await runtime.on_chunk("events", _chunk(10), event)
+        await runtime.drain()
+        assert event.acked and client.inserts == [("events", 10)]
+        assert runtime.failed_writes == 2
+
+    asyncio.run(scenario())
+
+
+async def _done() -> Any:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
