@@ -159,6 +159,7 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         topics fetched before or during a seek are dropped, and their partitions sought again.
         """
         self._seeking = True
+        self._sought = {}
         try:
             await super().perform_seek()
             # A fetch that ended after the seek above moved the position past what it dropped.
@@ -172,17 +173,19 @@ class ChunkConsumer(faust_aiokafka.Consumer):
             self._seeking = False
             self._seek_epoch += 1
         batched = self._batched
-        self._sought = {
-            tp: offset
+        self._sought.update(
+            (tp, offset)
             for tp, offset in self._committed_offset.items()
             if tp.topic in batched and offset is not None
-        }
+        )
 
     async def _reseek(self, tp: TP, first: int) -> None:
         if tp not in self.assignment():
             return
         committed = self._committed_offset.get(tp)
-        offset = committed if committed is not None else first
+        # Nothing committed yet: back to the lowest offset dropped or sought since the last chunk
+        # handed out (a chunk fetched before an earlier reseek starts further on).
+        offset = committed if committed is not None else min(first, self._sought.get(tp, first))
         self.log.info(
             "chunk fetched during a seek dropped tp=%s first=%s reseek=%s", tp, first, offset
         )
@@ -193,6 +196,8 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         await thread.call_thread(thread._ensure_consumer().seek, tp, offset)
         self._read_offset[tp] = offset if offset else None
         self._sought[tp] = offset
+        # Records fetched before this seek and handed out after it are stale too.
+        self._seek_epoch += 1
 
     async def _since_seek(self, tp: TP, records: Sequence[Any], epoch: int) -> Sequence[Any]:
         """``records`` of ``tp`` to deliver: none if fetched before or during the last seek;
