@@ -327,15 +327,16 @@ class CostWindows(ObjectDetector[_App]):
     ) -> list[Alert]:
         """Count ``events``; ``positions`` (their Kafka partition and offset, in the worker)
         let each app skip the calls it counted before a crash and is given again."""
-        groups: dict[str, list[InteractionEvent]] = {}
-        for event in events:
-            group = groups.get(event.app)
-            if group is None:
-                groups[event.app] = group = []
-            group.append(event)
         last: dict[str, tuple[int, int]] = {}
         if positions is not None:
             groups, last = self._after_fences(events, positions)
+        else:
+            groups = {}
+            for event in events:
+                group = groups.get(event.app)
+                if group is None:
+                    groups[event.app] = group = []
+                group.append(event)
         alerts: list[Alert] = []
         for name, group in groups.items():
             app = self.obj(name)
