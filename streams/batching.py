@@ -31,6 +31,8 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP, AppT, Message
 from faust.types.tuples import ConsumerMessage, ack_lock
 
+from slowleak.streams.producing import DurableFlushProducer
+
 __all__ = ["ChunkConsumer", "ChunkMessage", "ChunkSchema", "ChunkTransport"]
 
 #: Rounds of seeking again for chunks fetched while a seek was in flight.
@@ -105,6 +107,12 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         self._dropped: dict[TP, int] = {}
         #: Where the last seek put each partition, until its first chunk after the seek.
         self._sought: dict[TP, int] = {}
+        #: Offset each partition's next chunk should start at: after the last record handed
+        #: out, or where the last seek put it. Unknown until a seek or a first chunk.
+        self._next: dict[TP, int] = {}
+        #: Expected offset a partition was sought back to when a chunk started past it; a
+        #: chunk starting past it again means the offsets in between are really missing.
+        self._gap_sought: dict[TP, int] = {}
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ChunkConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -160,6 +168,8 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         """
         self._seeking = True
         self._sought = {}
+        self._next = {}
+        self._gap_sought = {}
         try:
             await super().perform_seek()
             # A fetch that ended after the seek above moved the position past what it dropped.
@@ -173,11 +183,13 @@ class ChunkConsumer(faust_aiokafka.Consumer):
             self._seeking = False
             self._seek_epoch += 1
         batched = self._batched
-        self._sought.update(
-            (tp, offset)
+        committed = {
+            tp: offset
             for tp, offset in self._committed_offset.items()
             if tp.topic in batched and offset is not None
-        )
+        }
+        self._sought.update(committed)
+        self._next.update(committed)
 
     async def _reseek(self, tp: TP, first: int) -> None:
         if tp not in self.assignment():
@@ -189,6 +201,9 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         self.log.info(
             "chunk fetched during a seek dropped tp=%s first=%s reseek=%s", tp, first, offset
         )
+        await self._seek_to(tp, offset)
+
+    async def _seek_to(self, tp: TP, offset: int) -> None:
         # In the consumer's thread, as faust's own seek to the committed offsets: aiokafka's
         # fetcher is not thread-safe (a seek from this thread while the consumer thread hands
         # out records crashed the fetcher with a KeyError).
@@ -196,12 +211,21 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         await thread.call_thread(thread._ensure_consumer().seek, tp, offset)
         self._read_offset[tp] = offset if offset else None
         self._sought[tp] = offset
+        self._next[tp] = offset
         # Records fetched before this seek and handed out after it are stale too.
         self._seek_epoch += 1
 
     async def _since_seek(self, tp: TP, records: Sequence[Any], epoch: int) -> Sequence[Any]:
-        """``records`` of ``tp`` to deliver: none if fetched before or during the last seek;
-        the first chunk after a seek from the offset it set on."""
+        """``records`` of ``tp`` to deliver, in offset order with nothing skipped.
+
+        None if fetched before or during the last seek. Records before the offset expected next
+        (already handed out, or before where the last seek put the partition) are trimmed. A
+        chunk that starts past that offset is dropped and the partition sought back to it once:
+        a fetch that raced a seek can hand out records from further on, and those handed out
+        before the ones skipped would move the windows' fences past them. If the chunk after
+        that seek starts past it again, the offsets in between are really missing (compacted,
+        transaction markers, deleted by retention) and it is delivered.
+        """
         first = records[0].offset
         if self._seeking:
             self._dropped[tp] = min(first, self._dropped.get(tp, first))
@@ -209,22 +233,32 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         if epoch != self._seek_epoch:
             await self._reseek(tp, first)
             return ()
-        start = self._sought.pop(tp, None)
-        if start is None:
-            return records
-        if first < start:
-            records = [r for r in records if r.offset >= start]
+        expected = self._next.get(tp)
+        if expected is not None and first < expected:
+            records = [r for r in records if r.offset >= expected]
             if not records:
-                self._sought[tp] = start
                 return ()
-        if (
-            records
-            and (read := self._read_offset.get(tp)) is not None
-            and read > records[-1].offset
-        ):
+            first = records[0].offset
+        if expected is not None and first > expected:
+            if self._gap_sought.get(tp) != expected:
+                self._gap_sought[tp] = expected
+                self.log.info(
+                    "chunk started past the expected offset dropped tp=%s first=%s seek=%s",
+                    tp, first, expected,
+                )  # fmt: skip
+                await self._seek_to(tp, expected)
+                return ()
+            self.log.warning(
+                "offsets %s-%s of %s never arrived (compacted, transaction markers or deleted "
+                "by retention)", expected, first - 1, tp,
+            )  # fmt: skip
+        self._sought.pop(tp, None)
+        self._gap_sought.pop(tp, None)
+        self._next[tp] = records[-1].offset + 1
+        if (read := self._read_offset.get(tp)) is not None and read > records[-1].offset:
             # A callback that finished after the seek moved faust's read offset past this
             # chunk, which faust would skip as already read.
-            self._read_offset[tp] = records[0].offset - 1 if records[0].offset > 0 else None
+            self._read_offset[tp] = first - 1 if first > 0 else None
         return records
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
@@ -265,9 +299,11 @@ class ChunkConsumer(faust_aiokafka.Consumer):
 
 
 class ChunkTransport(faust_aiokafka.Transport):
-    """The aiokafka transport with :class:`ChunkConsumer`."""
+    """The aiokafka transport with :class:`ChunkConsumer`, and a producer whose flush before
+    each commit waits for every changelog record (:mod:`slowleak.streams.producing`)."""
 
     Consumer: ClassVar[type] = ChunkConsumer
+    Producer: ClassVar[type] = DurableFlushProducer
 
 
 def batched_topic_names(topics: Iterable[Any]) -> frozenset[str]:

@@ -134,3 +134,84 @@ def test_offsets_missing_between_chunks_are_a_real_gap() -> None:
     consumer._committed_offset[tp] = 100
     consumer.ack(second)
     assert consumer._new_offset(tp) == 200
+
+
+class _Thread:
+    """The consumer thread's seek, recorded."""
+
+    def __init__(self) -> None:
+        self.seeks: list[tuple[TP, int]] = []
+        self._consumer = SimpleNamespace(seek=lambda t, o: self.seeks.append((t, o)))
+
+    def _ensure_consumer(self) -> Any:
+        return self._consumer
+
+    def assignment(self) -> set[TP]:
+        return {tp}
+
+    async def call_thread(self, fn: Any, *args: Any) -> Any:
+        return fn(*args)
+
+
+def _delivering(committed: int | None) -> Any:
+    """A consumer just past a seek to ``committed`` (as :meth:`perform_seek` leaves it)."""
+    consumer = _consumer(committed)
+    consumer._thread = _Thread()
+    consumer._seeking = False
+    consumer._seek_epoch = 1
+    consumer._dropped = {}
+    consumer._sought = {} if committed is None else {tp: committed}
+    consumer._next = {} if committed is None else {tp: committed}
+    consumer._gap_sought = {}
+    consumer._read_offset = defaultdict(lambda: None)
+    consumer.log = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None)
+    return consumer
+
+
+def _deliver(consumer: Any, first: int, last: int) -> list[int]:
+    records = _chunk(first, last).value
+    delivered = asyncio.run(consumer._since_seek(tp, records, consumer._seek_epoch))
+    return [r.offset for r in delivered]
+
+
+def test_a_chunk_starting_past_the_sought_offset_is_dropped_and_the_partition_sought_back() -> None:
+    """A fetch that raced a seek can hand out records from further on; delivered first, the
+    records it skipped would come after records with higher offsets (behind a window's fence)."""
+    consumer = _delivering(committed=500)
+    assert _deliver(consumer, 800, 899) == []
+    assert consumer._thread.seeks == [(tp, 500)]
+    assert _deliver(consumer, 500, 599) == list(range(500, 600))
+    assert _deliver(consumer, 600, 650) == list(range(600, 651))
+
+
+def test_a_chunk_past_the_last_one_handed_out_is_sought_back_too() -> None:
+    consumer = _delivering(committed=None)
+    assert _deliver(consumer, 0, 99) == list(range(100))
+    assert _deliver(consumer, 300, 399) == []
+    assert consumer._thread.seeks == [(tp, 100)]
+    assert _deliver(consumer, 100, 199) == list(range(100, 200))
+
+
+def test_offsets_still_missing_after_seeking_back_are_a_real_gap() -> None:
+    """Compacted away, transaction markers, deleted by retention: seek back once, then go on."""
+    consumer = _delivering(committed=500)
+    assert _deliver(consumer, 510, 599) == []
+    assert _deliver(consumer, 510, 599) == list(range(510, 600))
+    assert consumer._thread.seeks == [(tp, 500)]
+    assert _deliver(consumer, 600, 610) == list(range(600, 611))
+
+
+def test_records_already_handed_out_are_trimmed() -> None:
+    consumer = _delivering(committed=100)
+    assert _deliver(consumer, 50, 149) == list(range(100, 150))
+    assert _deliver(consumer, 120, 159) == list(range(150, 160))
+    assert _deliver(consumer, 140, 155) == []
+    assert consumer._thread.seeks == []
+
+
+def test_a_chunk_fetched_before_the_last_seek_is_dropped() -> None:
+    consumer = _delivering(committed=100)
+    records = _chunk(100, 199).value
+    stale_epoch = consumer._seek_epoch - 1
+    assert asyncio.run(consumer._since_seek(tp, records, stale_epoch)) == ()
+    assert consumer._thread.seeks == [(tp, 100)]
