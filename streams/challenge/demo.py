@@ -26,6 +26,8 @@ DEMO_CHALLENGER = "prompt-v15"
 #: The fake challenger keeps 97% of what the champion got right and fixes 25% of the rest.
 DEMO_KEEP = 0.97
 DEMO_FIX = 0.25
+#: The demo's challenger is a longer prompt: each call costs 8% more than the champion's.
+DEMO_COST_VS_CHAMPION = 1.08
 
 _BUSIEST_APP = """
 SELECT app FROM events
@@ -53,9 +55,13 @@ def demo_challenge(
     if not calls:
         say(f"   {app} has no recorded calls with an input text and an outcome to replay")
         return None
+    # What the sample would cost the challenger, with room: the cap is shown working, not hit.
+    spend_cap = round(1.25 * DEMO_COST_VS_CHAMPION * sum(c.cost_usd or 0.0 for c in calls), 2)
+    spend_cap = max(spend_cap, 1.0)
     say(
         f"   replaying {len(calls):,} recorded calls of {app} (sampled by intent, seed {seed}) "
-        f"through the fake challenger {DEMO_CHALLENGER}"
+        f"through the fake challenger {DEMO_CHALLENGER}, a prompt that costs "
+        f"{100 * (DEMO_COST_VS_CHAMPION - 1):.0f}% more per call; spend cap ${spend_cap:,.2f}"
     )
     events: list[InteractionEvent] = []
 
@@ -67,9 +73,12 @@ def demo_challenge(
     progress_out = io.StringIO()
     report = asyncio.run(
         run_challenge(
-            calls, FakeModel(seed=seed, keep=DEMO_KEEP, fix=DEMO_FIX), name=DEMO_CHALLENGER,
+            calls, FakeModel(
+                seed=seed, keep=DEMO_KEEP, fix=DEMO_FIX, cost_vs_champion=DEMO_COST_VS_CHAMPION
+            ),
+            name=DEMO_CHALLENGER,
             publish=keep, evaluator=RegexMatch("^ANSWER: correct"), concurrency=8,
-            spend_cap_usd=5.0, stop_when_decided=True, margin=0.01,
+            spend_cap_usd=spend_cap, stop_when_decided=True, margin=0.01,
             progress=Progress(total=len(calls), label=f"   {DEMO_CHALLENGER}", stream=progress_out),
         )
     )  # fmt: skip

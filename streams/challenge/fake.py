@@ -5,7 +5,9 @@ a probability that depends on whether the champion got that call right (``keep``
 ``fix`` when it did not): real challengers are correlated with their champion in this way. A
 correct answer reads ``ANSWER: correct``, a wrong one ``ANSWER: wrong`` (judge them with the
 evaluator ``regex:^ANSWER: correct``); a share ``refusal`` of calls is declined. Tokens, latency
-and cost follow from the text and the hash, so a run is reproducible to the digit.
+and cost follow from the text and the hash, so a run is reproducible to the digit; with
+``cost_vs_champion`` a call costs that multiple of the champion's recorded cost instead (a
+prompt change that makes each call 8% dearer: 1.08).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class FakeModel:
         self, *, seed: int = 0, keep: float = 0.97, fix: float = 0.25, refusal: float = 0.01,
         unknown: float = 0.83, latency_median_ms: float = 700.0, cost_usd: float | None = None,
         usd_per_1k_input: float = 0.0005, usd_per_1k_output: float = 0.0015,
-        delay_s: float = 0.0, name: str = "fake-model",
+        cost_vs_champion: float | None = None, delay_s: float = 0.0, name: str = "fake-model",
     ) -> None:  # fmt: skip
         for label, p in (("keep", keep), ("fix", fix), ("refusal", refusal), ("unknown", unknown)):
             if not 0.0 <= p <= 1.0:
@@ -45,6 +47,8 @@ class FakeModel:
             raise ValueError(
                 "latency_median_ms must be positive; delay_s and cost_usd not negative"
             )
+        if cost_vs_champion is not None and not cost_vs_champion >= 0:
+            raise ValueError("cost_vs_champion must be 0 or more (a multiple of the champion's)")
         self.seed = seed
         self.keep = keep
         self.fix = fix
@@ -54,6 +58,7 @@ class FakeModel:
         self.cost_usd = cost_usd
         self.usd_per_1k_input = usd_per_1k_input
         self.usd_per_1k_output = usd_per_1k_output
+        self.cost_vs_champion = cost_vs_champion
         self.delay_s = delay_s
         self.name = name
         self._reset()
@@ -83,7 +88,9 @@ class FakeModel:
         input_tokens = max(1, len(call.input_text) // 4)
         output_tokens = max(1, len(text) // 4)
         cost = self.cost_usd
-        if cost is None:
+        if self.cost_vs_champion is not None and call.cost_usd is not None:
+            cost = call.cost_usd * self.cost_vs_champion
+        elif cost is None:
             cost = (
                 input_tokens * self.usd_per_1k_input + output_tokens * self.usd_per_1k_output
             ) / 1000

@@ -335,8 +335,9 @@ def test_a_broker_outage_stalls_the_worker_and_it_resumes_with_nothing_lost(
 ) -> None:
     """The broker stops answering for longer than the consumer's session timeout while calls
     flow (SIGSTOP: connections stay open, nothing answers, as a hung or partitioned broker):
-    the worker stays up, rejoins its group when the broker is back, and every call is written
-    once with every window total exact. (Tansu keeps its data in memory, so a restart of the
+    the worker stays up (its commits and fetches wait; the commit that spanned the outage took
+    about 20 s) and carries on when the broker is back, with every call written once and every
+    window total exact. (Tansu keeps its data in memory, so a restart of the
     broker process itself would lose the topics; that case needs a persistent broker.)"""
     with TansuBroker(log_path=tmp_path / "tansu.log") as broker:
         worker = Worker(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -152,3 +153,6 @@ def test_demo_scenario_prints_a_verdict(ch_database: str, ch_client: Client) -> 
     assert report is not None and report.verdicts
     assert report.verdicts[-1].summary.startswith("prompt-v15 vs v14 on support-bot: success ")
     assert lines[-1].endswith("verdict: better") and "ETA" in lines[1]
+    # Each call costs 8% more, and more calls succeed: the cost per success reflects both.
+    assert re.search(r"cost per success [+\N{MINUS SIGN}]\d+%", lines[-1]), lines[-1]
+    assert report.stopped == "decided"
