@@ -17,9 +17,30 @@ from slowleak.streams.core.guardrails.configured import ConfiguredLeak, find_con
 from slowleak.streams.core.guardrails.pii import PiiMatch, find_pii
 from slowleak.streams.core.guardrails.secrets import SecretMatch, find_secrets
 
-__all__ = ["mask_spans", "mask_text", "sensitive_spans"]
+__all__ = ["detect", "mask_spans", "mask_text", "sensitive_spans"]
 
 Labelled = tuple[int, int, str]
+_Found = tuple[str, list[PiiMatch], list[SecretMatch]]
+
+#: The PII and credentials found in the last two texts looked at, held with the text itself and
+#: matched by identity: the worker masks an event's texts for storage, then the scanner looks at
+#: the same string objects, so the patterns run once per text. Both are pure functions of the
+#: text, so a hit is exact; one tuple, replaced whole, so a reader never sees half an update.
+_recent: tuple[_Found, ...] = ()
+
+
+def detect(text: str) -> tuple[list[PiiMatch], list[SecretMatch]]:
+    """``(find_pii(text), find_secrets(text))``, computed once for the text last asked about.
+
+    The lists are shared with the next caller asking about the same text: do not change them.
+    """
+    global _recent
+    for found in _recent:
+        if found[0] is text:
+            return found[1], found[2]
+    new = (text, find_pii(text), find_secrets(text))
+    _recent = (new, *_recent[:1])
+    return new[1], new[2]
 
 
 def sensitive_spans(
@@ -33,12 +54,12 @@ def sensitive_spans(
     """``(start, end, placeholder)`` for every secret and PII value, sorted, without overlaps
     (secrets win over PII where they overlap). ``pii``, ``found_secrets`` and ``leaks`` are the
     detectors' results for ``text`` when the caller has them already."""
-    if found_secrets is None:
-        found_secrets = find_secrets(text)
+    if found_secrets is None or pii is None:
+        pii_found, secrets_found = detect(text)
+        pii = pii_found if pii is None else pii
+        found_secrets = secrets_found if found_secrets is None else found_secrets
     if leaks is None:
         leaks = find_configured_leaks(text, secrets=secrets) if secrets else []
-    if pii is None:
-        pii = find_pii(text)
     spans: list[Labelled] = [(s.start, s.end, f"<SECRET:{s.kind}>") for s in found_secrets]
     for leak in leaks:
         if leak.kind == "configured_secret":

@@ -24,11 +24,17 @@ from slowleak.models import InteractionEvent
 from slowleak.streams.core.guardrails.configured import ConfiguredLeak, find_configured_leaks
 from slowleak.streams.core.guardrails.findings import Finding, Severity, Span
 from slowleak.streams.core.guardrails.injection import InjectionModel, PromptInjectionDetector
-from slowleak.streams.core.guardrails.mask import Labelled, mask_spans, mask_text, sensitive_spans
+from slowleak.streams.core.guardrails.mask import (
+    Labelled,
+    detect,
+    mask_spans,
+    mask_text,
+    sensitive_spans,
+)
 from slowleak.streams.core.guardrails.off_task import OffTaskDetector
-from slowleak.streams.core.guardrails.pii import PiiMatch, find_pii
+from slowleak.streams.core.guardrails.pii import PiiMatch
 from slowleak.streams.core.guardrails.profile import AppProfile
-from slowleak.streams.core.guardrails.secrets import SecretMatch, find_secrets
+from slowleak.streams.core.guardrails.secrets import SecretMatch
 
 __all__ = ["GUARDRAIL_FINDING_COLUMNS", "Scanner", "finding_row"]
 
@@ -117,7 +123,7 @@ class Scanner:
         source = event.input_text or ""
         if source:
             hit = self._injection.scan(source)
-            pii = find_pii(source) if self.scan_input_pii else []
+            pii = detect(source)[0] if self.scan_input_pii else []
             if hit is not None or pii:
                 masked = sensitive_spans(source, secrets=secrets, pii=pii or None)
                 if hit is not None:
@@ -125,8 +131,7 @@ class Scanner:
                 findings += _pii_findings(source, "input_text", pii, masked)
         answer = event.output_text or ""
         if answer:
-            pii = find_pii(answer)
-            found = find_secrets(answer)
+            pii, found = detect(answer)  # found once if the worker masked the answer already
             leaks = (
                 find_configured_leaks(answer, secrets=secrets, system_prompt=profile.system_prompt)
                 if profile is not None and (secrets or profile.system_prompt)

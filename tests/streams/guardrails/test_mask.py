@@ -2,11 +2,17 @@ from __future__ import annotations
 
 import random
 import string
+from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slowleak.models import InteractionEvent
+from slowleak.streams.core.guardrails import mask as mask_module
 from slowleak.streams.core.guardrails.mask import mask_text
+from slowleak.streams.core.guardrails.scanner import Scanner
 
 
 def test_placeholders() -> None:
@@ -55,3 +61,39 @@ def test_masking_never_leaks_the_raw_secret(seed: int, before: str, after: str) 
         masked = mask_text(f"{before} {secret} {after}")
         assert secret not in masked
         assert secret[-12:] not in masked
+
+
+def test_the_patterns_run_once_per_text_for_masking_then_scanning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    real = mask_module.find_pii
+
+    def counting(text: str) -> Any:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(mask_module, "find_pii", counting)
+    monkeypatch.setattr(mask_module, "_recent", ())
+    question, answer = (
+        "My mail is jo@example.org",
+        "Card 4539 1488 0343 6467, key AKIAIOSFODNN7EXAMPLE",
+    )
+    masked = [mask_text(question), mask_text(answer)]
+    event = InteractionEvent(
+        event_id="e1", ts=datetime(2026, 1, 1, tzinfo=UTC), app="shop", model="m",
+        input_tokens=1, output_tokens=1, latency_ms=1.0, status="ok",
+        input_text=question, output_text=answer,
+    )  # fmt: skip
+    findings = Scanner(scan_input_pii=True).scan(event)
+    # (The evidence excerpts of findings are masked on their own: other, shorter texts.)
+    whole = [c for c in calls if c is question or c is answer]
+    assert whole == [question, answer]
+    assert masked == ["My mail is <EMAIL>", "Card <CARD>, key <SECRET:aws_access_key>"]
+    # The same findings as when nothing was found before.
+    monkeypatch.setattr(mask_module, "_recent", ())
+    assert Scanner(scan_input_pii=True).scan(event) == findings
+    # An equal text that is another object is looked at again (identity, not equality).
+    mask_text("".join(["Card 4539 1488 0343 6467, ", "key AKIAIOSFODNN7EXAMPLE"]))
+    assert [c for c in calls if c is question or c is answer] == [question, answer] * 2
+    assert calls[-1] == answer and calls[-1] is not answer
