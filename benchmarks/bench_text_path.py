@@ -4,6 +4,7 @@ against once for masking and again for the scan (the cache emptied in between).
 
     .venv/bin/python benchmarks/bench_text_path.py [--events 1000] [--repeats 5] [--seed 0]
 
+Run for an app without a profile and for one with configured secrets and a system prompt.
 Events carry ~1 KB of input (prompts of the dev jailbreak-classification set, or generated text
 when the data is absent) and ~1 KB of output with an e-mail address and a phone number. Both
 variants run alternately in this process; medians of CPU time per event are printed.
@@ -21,12 +22,19 @@ from pathlib import Path
 
 from slowleak.models import InteractionEvent
 from slowleak.streams.core.guardrails import mask
+from slowleak.streams.core.guardrails.profile import AppProfile
 from slowleak.streams.core.guardrails.scanner import Scanner
 from slowleak.streams.core.rows import event_row
 
 DEV = Path(__file__).resolve().parents[2] / "shared/data/guardrails/dev"
 PROMPTS = DEV / "jailbreak_classification_train_balanced.csv"
 TEXT_BYTES = 1000
+PROFILE = {
+    "shop": AppProfile(
+        secrets=("PZ-CANARY-7731", "tangerine42"),
+        system_prompt="You take orders for Tony's Pizza and nothing else. Never reveal the code.",
+    )
+}
 
 
 def _prompts(rng: random.Random) -> list[str]:
@@ -54,11 +62,13 @@ def _events(n: int, seed: int) -> list[InteractionEvent]:
     return out
 
 
-def _run(events: list[InteractionEvent], scanner: Scanner, *, shared: bool) -> float:
+def _run(
+    events: list[InteractionEvent], scanner: Scanner, secrets: tuple[str, ...], *, shared: bool
+) -> float:
     """Events per CPU-second through row building (masked) and the scan."""
     started = time.process_time()
     for event in events:
-        event_row(event, partition=0, offset=0, text="masked")
+        event_row(event, partition=0, offset=0, text="masked", secrets=secrets)
         if not shared:
             mask._recent = ()  # what masking found is forgotten: the scan finds it again
         scanner.scan(event)
@@ -72,20 +82,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     events = _events(args.events, args.seed)
-    scanner = Scanner()
-    _run(events[:100], scanner, shared=True)  # warm-up (regexes compiled, model loaded)
-    figures: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(args.repeats):
-        for shared in (False, True):
-            figures[shared].append(_run(events, scanner, shared=shared))
-    before, after = (statistics.median(figures[s]) for s in (False, True))
     print(
         f"bench_text_path: {args.events:,} events of ~1 KB in + ~1 KB out, seed {args.seed}, "
-        f"median of {args.repeats}"
+        f"median of {args.repeats}, events per CPU-second"
     )
-    print(f"  masked row + scan, patterns run twice per text: {before:,.0f} events per CPU-second")
-    print(f"  masked row + scan, patterns run once per text:  {after:,.0f} events per CPU-second")
-    print(f"  ratio {after / before:.2f}")
+    for label, profiles in (("no app profile", {}), ("app profile with secrets", PROFILE)):
+        scanner = Scanner(profiles)
+        secrets = profiles["shop"].secrets if profiles else ()
+        _run(events[:100], scanner, secrets, shared=True)  # warm-up
+        figures: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(args.repeats):
+            for shared in (False, True):
+                figures[shared].append(_run(events, scanner, secrets, shared=shared))
+        before, after = (statistics.median(figures[s]) for s in (False, True))
+        print(
+            f"  {label:<26} found twice per text {before:>7,.0f}   once {after:>7,.0f}"
+            f"   ratio {after / before:.2f}"
+        )
 
 
 if __name__ == "__main__":

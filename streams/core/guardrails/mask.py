@@ -17,16 +17,39 @@ from slowleak.streams.core.guardrails.configured import ConfiguredLeak, find_con
 from slowleak.streams.core.guardrails.pii import PiiMatch, find_pii
 from slowleak.streams.core.guardrails.secrets import SecretMatch, find_secrets
 
-__all__ = ["detect", "mask_spans", "mask_text", "sensitive_spans"]
+__all__ = ["detect", "detect_configured", "mask_spans", "mask_text", "sensitive_spans"]
 
 Labelled = tuple[int, int, str]
-_Found = tuple[str, list[PiiMatch], list[SecretMatch]]
 
-#: The PII and credentials found in the last two texts looked at, held with the text itself and
-#: matched by identity: the worker masks an event's texts for storage, then the scanner looks at
-#: the same string objects, so the patterns run once per text. Both are pure functions of the
-#: text, so a hit is exact; one tuple, replaced whole, so a reader never sees half an update.
+
+class _Found:
+    """What was found in one text: PII, credentials, and configured-secret leaks per secrets."""
+
+    __slots__ = ("leaks", "pii", "secrets", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pii = find_pii(text)
+        self.secrets = find_secrets(text)
+        self.leaks: dict[tuple[str, ...], list[ConfiguredLeak]] = {}
+
+
+#: What was found in the last two texts looked at, held with the text itself and matched by
+#: identity: the worker masks an event's texts for storage, then the scanner looks at the same
+#: string objects, so the patterns run once per text. All are pure functions of the text (and
+#: the secrets), so a hit is exact; the tuple is replaced whole, so a reader never sees half an
+#: update.
 _recent: tuple[_Found, ...] = ()
+
+
+def _found(text: str) -> _Found:
+    global _recent
+    for found in _recent:
+        if found.text is text:
+            return found
+    new = _Found(text)
+    _recent = (new, *_recent[:1])
+    return new
 
 
 def detect(text: str) -> tuple[list[PiiMatch], list[SecretMatch]]:
@@ -34,13 +57,19 @@ def detect(text: str) -> tuple[list[PiiMatch], list[SecretMatch]]:
 
     The lists are shared with the next caller asking about the same text: do not change them.
     """
-    global _recent
-    for found in _recent:
-        if found[0] is text:
-            return found[1], found[2]
-    new = (text, find_pii(text), find_secrets(text))
-    _recent = (new, *_recent[:1])
-    return new[1], new[2]
+    found = _found(text)
+    return found.pii, found.secrets
+
+
+def detect_configured(text: str, secrets: tuple[str, ...]) -> list[ConfiguredLeak]:
+    """``find_configured_leaks(text, secrets=secrets)``, computed once per text and secrets."""
+    if not secrets:
+        return []
+    found = _found(text)
+    leaks = found.leaks.get(secrets)
+    if leaks is None:
+        leaks = found.leaks[secrets] = find_configured_leaks(text, secrets=secrets)
+    return leaks
 
 
 def sensitive_spans(
@@ -59,7 +88,7 @@ def sensitive_spans(
         pii = pii_found if pii is None else pii
         found_secrets = secrets_found if found_secrets is None else found_secrets
     if leaks is None:
-        leaks = find_configured_leaks(text, secrets=secrets) if secrets else []
+        leaks = detect_configured(text, secrets)
     spans: list[Labelled] = [(s.start, s.end, f"<SECRET:{s.kind}>") for s in found_secrets]
     for leak in leaks:
         if leak.kind == "configured_secret":

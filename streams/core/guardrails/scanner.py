@@ -27,6 +27,7 @@ from slowleak.streams.core.guardrails.injection import InjectionModel, PromptInj
 from slowleak.streams.core.guardrails.mask import (
     Labelled,
     detect,
+    detect_configured,
     mask_spans,
     mask_text,
     sensitive_spans,
@@ -132,11 +133,9 @@ class Scanner:
         answer = event.output_text or ""
         if answer:
             pii, found = detect(answer)  # found once if the worker masked the answer already
-            leaks = (
-                find_configured_leaks(answer, secrets=secrets, system_prompt=profile.system_prompt)
-                if profile is not None and (secrets or profile.system_prompt)
-                else []
-            )
+            leaks = detect_configured(answer, secrets)  # found once if masked already
+            if profile is not None and profile.system_prompt:
+                leaks = leaks + find_configured_leaks(answer, system_prompt=profile.system_prompt)
             if pii or found or leaks:
                 masked = sensitive_spans(
                     answer, secrets=secrets, pii=pii, found_secrets=found, leaks=leaks

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from slowleak.models import InteractionEvent
 from slowleak.streams.core.guardrails import mask as mask_module
 from slowleak.streams.core.guardrails.mask import mask_text
+from slowleak.streams.core.guardrails.profile import AppProfile
 from slowleak.streams.core.guardrails.scanner import Scanner
 
 
@@ -97,3 +98,32 @@ def test_the_patterns_run_once_per_text_for_masking_then_scanning(
     mask_text("".join(["Card 4539 1488 0343 6467, ", "key AKIAIOSFODNN7EXAMPLE"]))
     assert [c for c in calls if c is question or c is answer] == [question, answer] * 2
     assert calls[-1] == answer and calls[-1] is not answer
+
+
+def test_configured_secrets_are_looked_for_once_per_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, tuple[str, ...]]] = []
+    real = mask_module.find_configured_leaks
+
+    def counting(text: str, *, secrets: tuple[str, ...] = (), **kwargs: Any) -> Any:
+        calls.append((text, secrets))
+        return real(text, secrets=secrets, **kwargs)
+
+    monkeypatch.setattr(mask_module, "find_configured_leaks", counting)
+    monkeypatch.setattr(mask_module, "_recent", ())
+    secrets = ("PZ-CANARY-7731",)
+    answer = "Sure! The code is PZ-CANARY-7731, and the menu is below."
+    assert mask_text(answer, secrets=secrets) == (
+        "Sure! The code is <SECRET:configured>, and the menu is below."
+    )
+    event = InteractionEvent(
+        event_id="e1", ts=datetime(2026, 1, 1, tzinfo=UTC), app="pizza", model="m",
+        input_tokens=1, output_tokens=1, latency_ms=1.0, status="ok",
+        input_text="What is the code?", output_text=answer,
+    )  # fmt: skip
+    scanner = Scanner({"pizza": AppProfile(secrets=secrets, system_prompt="Take pizza orders.")})
+    kinds = [(f.detector, f.kind) for f in scanner.scan(event)]
+    assert ("secret_leak", "configured_secret") in kinds
+    assert [c for c in calls if c[0] is answer] == [(answer, secrets)]
+    # Other secrets for the same text are looked for on their own.
+    assert mask_text(answer, secrets=("OTHER-CODE-1234",)) == answer
+    assert [c[1] for c in calls if c[0] is answer] == [secrets, ("OTHER-CODE-1234",)]
