@@ -6,11 +6,14 @@ span reported and masked:
 1. provider key formats, recognisable on their own (``AKIA...``, ``ghp_...``, ``xoxb-...``,
    ``sk-ant-...``, private key blocks, JWTs);
 2. credentials in context: a URL or connection string with a password, an ``Authorization``
-   header, a command-line ``--password``/``-p`` argument;
-3. generic assignments, ``api_key = "..."``, ``password: ...``, kept when the value looks like a
-   secret: not a placeholder (``<your-key>``, ``${VAR}``, ``xxxx``), and either long and varied
-   (Shannon entropy of at least ``min_entropy`` bits per character) or a password-ish key with a
-   literal value.
+   header, a command-line ``--password``/``-p`` argument, a value too plain to recognise alone
+   (hex, UUID, base64) next to its provider's name or label (Okta, SonarQube, Vault, Code
+   Climate, Postmark, Jenkins);
+3. generic assignments, ``api_key = "..."``, ``password: ...``, ``("API_KEY", "...")``, kept
+   when the value looks like a secret: not a placeholder (``<your-key>``, ``${VAR}``, ``xxxx``,
+   a reference such as ``$BASE_URL/path``), and either long and varied (Shannon entropy of at
+   least ``min_entropy`` bits per character) or a password-ish key with a literal value (not
+   for a name and a value as arguments, where only long and varied values count).
 
 >>> text = 'token = "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"'
 >>> [(m.kind, m.start, m.end) for m in find_secrets(text)]
@@ -120,7 +123,7 @@ _PROVIDERS: list[tuple[str, str]] = [
     ),
     (
         "wireguard_key",
-        r"(?i:PrivateKey|PresharedKey)\s*=\s*" + _S + r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=)",
+        r"(?i:PrivateKey|PresharedKey)\s*=\s*" + _S + r"[A-Za-z0-9+/]{43}=)",
     ),
     ("nuget_key", r"\boy2[a-z0-9]{43}\b"),
     ("kubernetes_secret", r"(?i:client-key-data|token):\s*" + _S + r"[A-Za-z0-9+/]{40,}={0,2})"),
@@ -171,13 +174,47 @@ _CONTEXT: list[tuple[str, str]] = [
         + r"[^\"']{3,200})[\"']",
     ),
     ("netrc_password", r"\bmachine\s+\S+\s+login\s+\S+\s+password\s+" + _S + r"\S{3,})"),
+    # "... the following password to proceed:\n\nbd9627decc63...": a long token with a digit.
+    (
+        "password_in_prose",
+        r"(?i:password)\b[^.\n]{0,60}?:\s+" + _S + r"(?=[A-Za-z]*\d)[A-Za-z0-9]{16,64})\b",
+    ),
+    # Provider credentials whose format alone is too plain (hex, UUID, base64): the provider's
+    # name or the key's usual label must be next to them.
+    (
+        "okta_token",
+        r"(?i:okta|\bssws)[\w\"'{}\s:=.-]{0,60}?(?<![\w-])" + _S + r"00[A-Za-z0-9_-]{40})(?![\w-])",
+    ),
+    (
+        "sonarqube_token",
+        r"(?i:sonar[._]?(?:login|token))[\"']?\s*[=:,]?\s*[\"']?" + _S + r"[a-f0-9]{40})\b",
+    ),
+    (
+        "hashicorp_token",
+        r"(?i:vault)[\w\"'\s:=-]{0,30}?(?<![\w.])" + _S + r"s\.[A-Za-z0-9_-]{24,})",
+    ),
+    (
+        "hashicorp_token",
+        r"(?i:unseal(?:\s+key\s*\d*\s*:)?)\s+" + _S + r"[A-Za-z0-9+/]{40,}={0,2})",
+    ),
+    (
+        "codeclimate_token",
+        r"(?i:reporter_id|codeclimate\w*token)[\"']?\s*[:=]\s*[\"']?" + _S + r"[a-f0-9]{64})\b",
+    ),
+    (
+        "postmark_token",
+        r"(?i:postmark)[\w-]*[\"']?\s*:\s*[\"']"
+        + _S
+        + r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})[\"']",
+    ),
+    ("jenkins_token", r"(?i:jenkins-crumb)\s*[:=]\s*" + _S + r"[a-f0-9]{32,64})\b"),
 ]
 # ``name = value``, ``name: value``, ``"name": "value"``, ``name="value"``, ``$name = 'value'``.
 _ASSIGNMENT = re.compile(
     r"(?P<name>[A-Za-z_$@][A-Za-z0-9_.-]{0,60})[\"']?"
-    r"(?:\s*(?:==|!=|=|:=|=>)\s*|\s*:(?=[\s\"'])\s*|\s+(?=[\"']))"
+    r"(?:\s*(?:==|!=|=|:=|=>)\s*|\s*:(?=[\s\"'])\s*|\s+(?=[\"'])|(?<=[\"'])\s*,\s*(?=[\"']))"
     r"(?:\"(?P<dq>[^\"\n]{3,200})\"|'(?P<sq>[^'\n]{3,200})'|`(?P<bq>[^`\n]{3,200})`"
-    r"|(?P<bare>[^\s\"'`,;)&]{3,200}(?<!:)))"
+    r"|\\\"(?P<eq>[^\"\n\\]{3,200})\\\"|(?P<bare>[^\s\"'`,;)&\\]{3,200}(?<!:)))"
 )
 _PROSE_AFTER = re.compile(r" [a-z]+\b")
 _SECRET_NAME = re.compile(
@@ -194,7 +231,8 @@ _PLACEHOLDER = re.compile(
     r"|null|none|nil|true|false|undefined|changeme|change_me|your[_-].*"
     r"|.*(?:placeholder|example|redacted|dummy|sample|fake|here)\b.*|process\.env.*|os\.environ.*"
     r"|os\.getenv.*|env\(.*|getenv.*|(?:self|this|config|settings|params?|args|options|opts)\..*"
-    r"|[\w.]+\(.*|\(.*|\$\(.*|#.*|&lt;.*|env\..*|arn:.*|/.*|.*\$_(?:POST|GET|REQUEST).*)$"
+    r"|[\w.]+\(.*|\(.*|\$\(.*|#.*|&lt;.*|env\..*|arn:.*|/.*|.*\$_(?:POST|GET|REQUEST).*"
+    r"|\$\{?[A-Za-z_][\w.]*\}?[/:].*|[,;+.)\]}].*)$"
 )
 
 
@@ -224,7 +262,8 @@ _PROVIDER_RES = _compile(_PROVIDERS)
 _CONTEXT_RES = _compile(_CONTEXT)
 # A rule runs only when one of its anchors (literal strings, cheap to look for) is in the text:
 # running every rule costs ~5 ms on 1 KB, the anchors well under 0.1 ms. Kinds without anchors
-# always run; those in _LOWER_ANCHORS are looked for in the lower-cased text.
+# always run; those in _LOWER_ANCHORS are looked for in the lower-cased text. Rules in _CONTEXT
+# use _LOWER_ANCHORS only (some share a kind with a provider rule).
 _ANCHORS: dict[str, tuple[str, ...]] = {
     "private_key": ("PRIVATE KEY", "LS0tLS1"),
     "aws_access_key": ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
@@ -305,6 +344,12 @@ _LOWER_ANCHORS: dict[str, tuple[str, ...]] = {
     ),
     "config_password": ("value=",),
     "netrc_password": ("machine",),
+    "okta_token": ("okta", "ssws"),
+    "sonarqube_token": ("sonar",),
+    "hashicorp_token": ("vault", "unseal"),
+    "codeclimate_token": ("reporter_id", "codeclimate"),
+    "postmark_token": ("postmark",),
+    "jenkins_token": ("jenkins-crumb",),
 }
 # Where a secret-ish name may stand; the assignment pattern is tried from the start of each.
 _SECRET_WORDS = (
@@ -337,6 +382,7 @@ def _wanted(kind: str, text: str, lower: str) -> bool:
 
 def _value_score(name: str, value: str, *, min_entropy: float) -> float:
     """How much a value assigned to a secret-named key looks like a real secret, in [0, 1]."""
+    value = value.strip("\"'")  # a quoted string inside a string: '"9f8e..."'
     if _PLACEHOLDER.match(value) or len(set(value)) < 3:
         return 0.0
     bits = entropy_bits(value)
@@ -370,9 +416,13 @@ def find_secrets(
             for m in pattern.finditer(text):
                 add(kind, m, 1.0)
     for kind, pattern in _CONTEXT_RES:
-        if _wanted(kind, text, lower):
+        anchors = _LOWER_ANCHORS.get(kind)
+        if anchors is None or any(a in lower for a in anchors):
             for m in pattern.finditer(text):
-                if not _PLACEHOLDER.match(m.group("secret")):
+                value = m.group("secret")
+                if kind == "connection_string" and value[:1] == "#" and value[1:2] != "{":
+                    value = value.lstrip("#")  # ``Password=#gets0m3;``: no comment (``#{x}`` is)
+                if value and not _PLACEHOLDER.match(value):
                     add(kind, m, 0.9)
     tried: set[int] = set()
     if not any(word in lower for word in _SECRET_WORDS):
@@ -395,7 +445,7 @@ def find_secrets(
         name = m.group("name").strip("$@")
         if not _SECRET_NAME.search(name) or _NOT_SECRET_NAME.search(name):
             continue
-        group = next(g for g in ("dq", "sq", "bq", "bare") if m.group(g) is not None)
+        group = next(g for g in ("dq", "sq", "bq", "eq", "bare") if m.group(g) is not None)
         value = m.group(group)
         if value.count(" ") > 2:  # a sentence in quotes, not a secret
             continue
@@ -403,7 +453,15 @@ def find_secrets(
             # "The secret: keep going"
             continue
         score = _value_score(name, value, min_entropy=min_entropy)
+        if "," in text[m.end("name") : m.start(group)]:
+            # ``("API_KEY", "...")``: a name and a value as arguments; only a long, varied value
+            # (``fields = ["password", "username"]`` is a list of names).
+            bare = value.strip("\"'")
+            if len(bare) < 12 or entropy_bits(bare) < min_entropy:
+                continue
         s, e = m.span(group)
+        while e - s > 2 and text[s] in "\"'" and text[e - 1] == text[s]:
+            s, e = s + 1, e - 1
         if score >= min_score and not any(s < f.end and f.start < e for f in found):
             found.append(SecretMatch("generic_secret", s, e, score))
     found.sort(key=lambda f: f.start)
