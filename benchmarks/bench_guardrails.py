@@ -113,7 +113,10 @@ def line(name: str, pred: list[bool], gold: list[bool], bar: str) -> str:
 # --- sections -----------------------------------------------------------------------------
 def bench_injection(data: Path) -> None:
     model = InjectionModel.load()
-    print(f"\n== prompt_injection (model {model.version}, threshold {model.threshold})")
+    print(
+        f"\n== prompt_injection (model {model.version}, threshold {model.threshold}, "
+        f"norm {model.norm})"
+    )
     dev_texts = [r["text"] for r in read_csv(data / "dev" / "deepset_prompt_injections_train.csv")]
     dev_texts += [
         r["prompt"] for r in read_csv(data / "dev" / "jailbreak_classification_train_balanced.csv")
@@ -224,6 +227,28 @@ def bench_pii(data: Path) -> None:
     print(
         f" PII holdout entities of other types (PERSON, ORG, IDs...): {uncovered} of "
         f"{sum(labels.values())}"
+    )
+
+    # Ordinary prose: the benign dev prompts (requests, role-plays, articles). Names in them are
+    # names (often of fictional characters), so ``person`` is counted apart from the rest.
+    prose = [
+        r["text"]
+        for r in read_csv(data / "dev" / "deepset_prompt_injections_train.csv")
+        if r["label"] == "0"
+    ]
+    prose += [
+        r["prompt"]
+        for r in read_csv(data / "dev" / "jailbreak_classification_train_balanced.csv")
+        if r["type"] == "benign"
+    ]
+    kinds_per_text = [{m.kind for m in find_pii(t)} for t in prose]
+    other = sum(bool(k - {"person"}) for k in kinds_per_text)
+    named = sum("person" in k for k in kinds_per_text)
+    by_kind = Counter(kind for k in kinds_per_text for kind in k - {"person"})
+    print(
+        f" ordinary prose (dev benign prompts, n={len(prose)}): flagged with a kind other than "
+        f"person {other} ({other / len(prose):.2%}) {dict(by_kind)}; with a person {named} "
+        f"({named / len(prose):.2%})   bar: ~0 other than person"
     )
 
     presidio = read_jsonl(data / "dev" / "presidio_synth_dataset_v2.jsonl")
@@ -384,6 +409,27 @@ def bench_secrets(data: Path, seed: int) -> None:
     print(
         f"  ordinary prose flagged (dev benign prompts + Presidio sentences): "
         f"{flagged}/{len(prose)} = {flagged / len(prose):.4%}   bar: <=0.5%"
+    )
+    # The same prose as answers of an app with a configured secret: three made-up access codes
+    # per text (words, phrases, numbers, mixed), none of them in these texts on purpose.
+    codes = (
+        *("avocado", "juxtaposition", "specter", "quagmire", "kumquat", "platypus", "marmalade"),
+        *("lighthouse", "quixotic", "obsidian", "chartreuse", "zucchini", "iridescent", "walrus"),
+        *("nebula", "sunflower"),
+        *("open sesame", "blue moon rising", "paper tiger", "velvet thunder", "silent night"),
+        *("tram=32", "hunter2", "wombat42", "gr8password", "Kx9mP2q", "7391", "8675309"),
+        "Zebra-Crossing-77",
+    )
+    code_rng = random.Random(seed)
+    hows_prose: Counter[str] = Counter()
+    for t in prose:
+        for code in code_rng.sample(codes, 3):
+            hows_prose.update(leak.how for leak in find_configured_leaks(t, secrets=(code,)))
+    pairs = 3 * len(prose)
+    print(
+        f"  configured secret on the same prose ({len(codes)} made-up codes, 3 per text): "
+        f"{sum(hows_prose.values())}/{pairs} = {sum(hows_prose.values()) / pairs:.4%} "
+        f"flagged {dict(hows_prose)}"
     )
 
     tt = read_jsonl(data / "holdout" / "prompt_extraction_detection.jsonl")
