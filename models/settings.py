@@ -394,6 +394,14 @@ class Settings(BaseSettings):
         description="Scan every call with text for prompt injection, PII, secrets and off-task "
         "answers (table guardrail_findings, alerts guardrail and guardrail_rate).",
     )
+    injection_threshold: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="prompt_injection flags an input whose probability is at least this; unset: "
+        "the operating point shipped with the model (chosen on development data). Higher means "
+        "fewer benign prompts flagged and fewer attacks caught.",
+    )
     default_text: TextPolicy = Field(
         default="masked", description="Text storage policy of apps not listed in apps."
     )

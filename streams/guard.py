@@ -38,7 +38,9 @@ def guard_file(
     lines: Iterable[bytes], *, settings: Settings, out: IO[str], err: IO[str], name: str = "stdin"
 ) -> GuardSummary:
     """Scan each interaction event of ``lines``; write ``{"event_id", "violations"}`` lines."""
-    scanner = Scanner(guardrail_profiles(settings))
+    scanner = Scanner(
+        guardrail_profiles(settings), injection_threshold=settings.injection_threshold
+    )
     summary = GuardSummary()
     for lineno, raw in enumerate(lines, start=1):
         raw = raw.rstrip(b"\r\n")

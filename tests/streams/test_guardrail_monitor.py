@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from slowleak.models import InteractionEvent, Settings
 from slowleak.streams.core import Output, Processor
@@ -148,3 +149,21 @@ def test_guard_prints_one_line_per_event(tmp_path: Any) -> None:
     assert CANARY not in out.getvalue()
     assert (summary.events, summary.flagged, summary.rejected) == (2, 1, 1)
     assert "3: rejected" in err.getvalue()
+
+
+def test_the_injection_threshold_setting_reaches_the_scanner() -> None:
+    from pydantic import ValidationError
+
+    from slowleak.streams.core.detectors import settings_detectors
+
+    def monitor(settings: Settings) -> GuardrailMonitor:
+        return next(d for d in settings_detectors(settings) if isinstance(d, GuardrailMonitor))
+
+    jailbreak = call(1, input_text=JAILBREAKS[1])
+    default = monitor(Settings())
+    assert any(f.detector == "prompt_injection" for f in default.scanner.scan(jailbreak))
+    strict = monitor(Settings(injection_threshold=0.999999))
+    assert not any(f.detector == "prompt_injection" for f in strict.scanner.scan(jailbreak))
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValidationError, match="injection_threshold"):
+            Settings(injection_threshold=bad)

@@ -17,7 +17,7 @@ from slowleak.streams.core.detectors.drift import BehaviourDrift
 from slowleak.streams.core.detectors.fallback import FallbackRate
 from slowleak.streams.core.detectors.guardrail import GuardrailMonitor
 from slowleak.streams.core.detectors.model_change import DeclaredModelChange
-from slowleak.streams.core.guardrails import AppProfile
+from slowleak.streams.core.guardrails import AppProfile, Scanner
 
 
 def default_detectors(
@@ -29,6 +29,7 @@ def default_detectors(
     window_grace_s: float = 120.0,
     profiles: Mapping[str, AppProfile] | None = None,
     guardrails: bool = True,
+    injection_threshold: float | None = None,
 ) -> list[KeyedDetector]:
     """The detectors the worker and replay run, sharing one state store."""
     prices = PriceBook() if prices is None else prices
@@ -45,7 +46,8 @@ def default_detectors(
     if budgets:
         detectors.append(CostBudget(store=store, prices=prices, budgets=list(budgets)))
     if guardrails:
-        detectors.append(GuardrailMonitor(store=store, profiles=profiles))
+        scanner = Scanner(profiles or {}, injection_threshold=injection_threshold)
+        detectors.append(GuardrailMonitor(store=store, profiles=profiles, scanner=scanner))
     return detectors
 
 
@@ -59,6 +61,7 @@ def settings_detectors(settings: Settings, store: StateStore | None = None) -> l
         window_grace_s=settings.window_grace_s,
         profiles=guardrail_profiles(settings),
         guardrails=settings.guardrails,
+        injection_threshold=settings.injection_threshold,
     )
 
 
