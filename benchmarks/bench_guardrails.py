@@ -56,6 +56,21 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _dev_benign_prompts(data: Path) -> list[str]:
+    """The benign prompts of dev (deepset and jailbreak-classification): ordinary prose."""
+    prose = [
+        r["text"]
+        for r in read_csv(data / "dev" / "deepset_prompt_injections_train.csv")
+        if r["label"] == "0"
+    ]
+    prose += [
+        r["prompt"]
+        for r in read_csv(data / "dev" / "jailbreak_classification_train_balanced.csv")
+        if r["type"] == "benign"
+    ]
+    return prose
+
+
 def read_jsonl(path: Path) -> list[dict[str, object]]:
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -231,16 +246,7 @@ def bench_pii(data: Path) -> None:
 
     # Ordinary prose: the benign dev prompts (requests, role-plays, articles). Names in them are
     # names (often of fictional characters), so ``person`` is counted apart from the rest.
-    prose = [
-        r["text"]
-        for r in read_csv(data / "dev" / "deepset_prompt_injections_train.csv")
-        if r["label"] == "0"
-    ]
-    prose += [
-        r["prompt"]
-        for r in read_csv(data / "dev" / "jailbreak_classification_train_balanced.csv")
-        if r["type"] == "benign"
-    ]
+    prose = _dev_benign_prompts(data)
     kinds_per_text = [{m.kind for m in find_pii(t)} for t in prose]
     other = sum(bool(k - {"person"}) for k in kinds_per_text)
     named = sum("person" in k for k in kinds_per_text)
@@ -392,16 +398,7 @@ def bench_secrets(data: Path, seed: int) -> None:
         f"{hit / len(provider):.4f} ({hit}/{len(provider)})   bar: R>=0.97"
     )
 
-    prose = [
-        r["text"]
-        for r in read_csv(data / "dev" / "deepset_prompt_injections_train.csv")
-        if r["label"] == "0"
-    ]
-    prose += [
-        r["prompt"]
-        for r in read_csv(data / "dev" / "jailbreak_classification_train_balanced.csv")
-        if r["type"] == "benign"
-    ]
+    prose = _dev_benign_prompts(data)
     prose += [
         str(r["full_text"]) for r in read_jsonl(data / "dev" / "presidio_synth_dataset_v2.jsonl")
     ]

@@ -99,6 +99,22 @@ def _assert_totals(got: dict[str, tuple[int, int, float]], want: dict[str, Any])
         assert got[app][2] == pytest.approx(usd, rel=1e-9), app
 
 
+def _wait_written(
+    client: Any, rows: int, window_calls: int, *, worker: Worker | None = None
+) -> None:
+    """Until ``events`` holds ``rows`` rows and the minute windows ``window_calls`` calls (or the
+    settle timeout; the test's assertions say what is missing), ``worker`` staying up."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        got = _window_totals(client, "cost_windows_1m FINAL")
+        written = client.command("SELECT count() FROM events FINAL")
+        if written == rows and sum(c for c, _, _ in got.values()) >= window_calls:
+            return
+        if worker is not None:
+            assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
+        time.sleep(1.0)
+
+
 def _minutes_differing(client: Any, calls: list[dict[str, Any]]) -> str:
     """Calls per app and minute where the windows and the input differ (to tell a lost block
     from calls skipped by a fence)."""
@@ -312,13 +328,7 @@ def test_two_workers_share_partitions_and_one_leaving_moves_its_state(
         _publish_slowly(kafka_bootstrap, first.topics["events"], closers, 0.0)
         want_rows = len(calls) + len(closers)
         want = _expected(calls)
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while time.monotonic() < deadline:
-            got = _window_totals(ch_client, "cost_windows_1m FINAL")
-            rows = ch_client.command("SELECT count() FROM events FINAL")
-            if rows == want_rows and sum(c for c, _, _ in got.values()) >= len(calls):
-                break
-            time.sleep(1.0)
+        _wait_written(ch_client, want_rows, len(calls))
     finally:
         first.stop()
         second.stop()
@@ -366,14 +376,7 @@ def test_a_broker_outage_stalls_the_worker_and_it_resumes_with_nothing_lost(
             _publish_slowly(broker.bootstrap_servers, worker.topics["events"], closers, 0.0)
             want_rows = len(calls) + len(closers)
             want = _expected(calls)
-            deadline = time.monotonic() + SETTLE_TIMEOUT_S
-            while time.monotonic() < deadline:
-                got = _window_totals(ch_client, "cost_windows_1m FINAL")
-                rows = ch_client.command("SELECT count() FROM events FINAL")
-                if rows == want_rows and sum(c for c, _, _ in got.values()) >= len(calls):
-                    break
-                assert worker.proc.poll() is None, worker.log_tail()
-                time.sleep(1.0)
+            _wait_written(ch_client, want_rows, len(calls), worker=worker)
             after = (worker.stats() or {}).get("interactions", 0)
         finally:
             worker.stop()
