@@ -16,6 +16,7 @@ not answer therefore holds the commit back, which is what a commit must do.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from faust.transport import producer as faust_producer
@@ -26,6 +27,10 @@ __all__ = ["DurableFlushBuffer", "DurableFlushProducer"]
 
 #: How long one wait for a message to be sent lasts before the buffer is looked at again.
 POLL_S = 0.1
+#: How often a flush that keeps waiting says so.
+WARN_EVERY_S = 30.0
+
+log = logging.getLogger(__name__)
 
 
 class DurableFlushBuffer(faust_producer.ProducerBuffer):
@@ -44,13 +49,27 @@ class DurableFlushBuffer(faust_producer.ProducerBuffer):
             self.sending -= 1
 
     async def flush(self) -> None:
-        """Return once no message is buffered or being handed to the client."""
+        """Return once no message is buffered or being handed to the client.
+
+        Logs a warning every :data:`WARN_EVERY_S` while it waits: offsets are not committed
+        meanwhile, so consumer lag grows until the broker takes the records.
+        """
+        loop = asyncio.get_running_loop()
+        started = warned = loop.time()
         while self.size or self.sending:
             if self.state != "running":
                 # Stopping: the task that drains the buffer may be gone; faust's own rule
                 # (raise if messages are left) applies.
                 await super().flush()
                 return
+            now = loop.time()
+            if now - warned >= WARN_EVERY_S:
+                warned = now
+                log.warning(
+                    "commit waiting %.0f s for %d changelog records to reach Kafka "
+                    "(broker unreachable or slow?); offsets are committed once they do",
+                    now - started, self.size + self.sending,
+                )  # fmt: skip
             self.message_sent.clear()
             try:
                 await asyncio.wait_for(self.message_sent.wait(), timeout=POLL_S)

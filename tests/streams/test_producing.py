@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from faust.transport.producer import ProducerBuffer
 
+from slowleak.streams import producing
 from slowleak.streams.producing import DurableFlushBuffer
 
 HAND_OVER_S = 0.25
@@ -67,3 +68,18 @@ def test_a_buffer_with_nothing_pending_flushes_at_once() -> None:
         return elapsed
 
     assert asyncio.run(run()) < HAND_OVER_S
+
+
+def test_a_flush_that_keeps_waiting_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(producing, "WARN_EVERY_S", HAND_OVER_S)
+
+    async def run() -> None:
+        buffer = await _buffer_with_slow_hand_over(DurableFlushBuffer, [])
+        await buffer.flush()
+        await buffer.stop()
+
+    with caplog.at_level("WARNING", logger="slowleak.streams.producing"):
+        asyncio.run(run())
+    assert any("commit waiting" in r.getMessage() for r in caplog.records), caplog.text
