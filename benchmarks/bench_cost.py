@@ -20,18 +20,16 @@ core's throughput).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import orjson
-from bench_core import DEFAULT_GC, Record, make_chunks, worker_gc_thresholds
+from bench_core import DEFAULT_GC, Record, make_chunks, timed, worker_gc_thresholds
 
 from slowleak.models import InteractionEvent
 from slowleak.streams.core import Output, Processor
@@ -93,19 +91,6 @@ def run_windows_alone(events: Sequence[Sequence[InteractionEvent]], prices: Pric
     return sum(len(c) for c in events)
 
 
-def timed(fn: Callable[[], int], thresholds: tuple[int, ...]) -> float:
-    saved = gc.get_threshold()
-    gc.collect()
-    gc.set_threshold(*thresholds)
-    try:
-        started = time.perf_counter()
-        n = fn()
-        elapsed = time.perf_counter() - started
-    finally:
-        gc.set_threshold(*saved)
-    return n / elapsed
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -121,16 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     chunks = uncosted(make_chunks(args.events, with_text=False, seed=args.seed))
     events = [[InteractionEvent.model_validate_json(r.value or b"") for r in c] for c in chunks]
     prices = PriceBook()
-    cases: dict[str, Callable[[], int]] = {
-        name: (lambda name=name: run(chunks, prices, name))  # type: ignore[misc]
+    cases: dict[str, Callable[[Sequence[Sequence[Record]]], int]] = {
+        name: (lambda c, name=name: run(c, prices, name))  # type: ignore[misc]
         for name in ("core", "core+windows", "core+cost")
     }
-    cases["windows alone"] = lambda: run_windows_alone(events, prices)
-    timed(lambda: run(chunks[:2], prices, "core+cost"), DEFAULT_GC)  # warm up
+    cases["windows alone"] = lambda _: run_windows_alone(events, prices)
+    timed(lambda c: run(c, prices, "core+cost"), chunks[:2], DEFAULT_GC)  # warm up
     rates: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.repeats):
         for name, fn in cases.items():
-            rates[name].append(timed(fn, gc_worker))
+            rates[name].append(timed(fn, chunks, gc_worker))
 
     print(
         f"bench_cost: {args.events:,} events (no caller cost_usd) in chunks of "
