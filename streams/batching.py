@@ -105,8 +105,6 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         self._seek_epoch = 0
         #: Lowest first offset of the chunks dropped during the seek in flight, per partition.
         self._dropped: dict[TP, int] = {}
-        #: Where the last seek put each partition, until its first chunk after the seek.
-        self._sought: dict[TP, int] = {}
         #: Offset each partition's next chunk should start at: after the last record handed
         #: out, or where the last seek put it. Unknown until a seek or a first chunk.
         self._next: dict[TP, int] = {}
@@ -167,7 +165,6 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         topics fetched before or during a seek are dropped, and their partitions sought again.
         """
         self._seeking = True
-        self._sought = {}
         self._next = {}
         self._gap_sought = {}
         try:
@@ -188,16 +185,17 @@ class ChunkConsumer(faust_aiokafka.Consumer):
             for tp, offset in self._committed_offset.items()
             if tp.topic in batched and offset is not None
         }
-        self._sought.update(committed)
         self._next.update(committed)
 
     async def _reseek(self, tp: TP, first: int) -> None:
         if tp not in self.assignment():
             return
         committed = self._committed_offset.get(tp)
-        # Nothing committed yet: back to the lowest offset dropped or sought since the last chunk
-        # handed out (a chunk fetched before an earlier reseek starts further on).
-        offset = committed if committed is not None else min(first, self._sought.get(tp, first))
+        # Nothing committed yet: back to the lowest of the offset dropped and where the last seek
+        # put the partition (a chunk fetched before an earlier reseek starts further on). A
+        # stale chunk only comes before the first chunk after that seek, so the offset expected
+        # next is still where the seek put it.
+        offset = committed if committed is not None else min(first, self._next.get(tp, first))
         self.log.info(
             "chunk fetched during a seek dropped tp=%s first=%s reseek=%s", tp, first, offset
         )
@@ -210,7 +208,6 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         thread = self._thread
         await thread.call_thread(thread._ensure_consumer().seek, tp, offset)
         self._read_offset[tp] = offset if offset else None
-        self._sought[tp] = offset
         self._next[tp] = offset
         # Records fetched before this seek and handed out after it are stale too.
         self._seek_epoch += 1
@@ -252,7 +249,6 @@ class ChunkConsumer(faust_aiokafka.Consumer):
                 "offsets %s-%s of %s never arrived (compacted, transaction markers or deleted "
                 "by retention)", expected, first - 1, tp,
             )  # fmt: skip
-        self._sought.pop(tp, None)
         self._gap_sought.pop(tp, None)
         self._next[tp] = records[-1].offset + 1
         if (read := self._read_offset.get(tp)) is not None and read > records[-1].offset:

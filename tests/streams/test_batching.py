@@ -160,7 +160,6 @@ def _delivering(committed: int | None) -> Any:
     consumer._seeking = False
     consumer._seek_epoch = 1
     consumer._dropped = {}
-    consumer._sought = {} if committed is None else {tp: committed}
     consumer._next = {} if committed is None else {tp: committed}
     consumer._gap_sought = {}
     consumer._read_offset = defaultdict(lambda: None)
