@@ -89,6 +89,20 @@ TRIGGER_WORDS = (
 )
 
 Row = tuple[str, int, str]  # text, label, source
+#: Cues that flag a text on their own, whatever its words (a novel attack that matches one is
+#: not outvoted by unfamiliar words): on the dev rows each is at least 98% precise. Such a text
+#: scores at least ``FLOOR_SCORE``; the threshold is chosen with the floor applied.
+FLOOR_CUES = (
+    "#b64_cue",
+    "#obfuscated_cue",
+    "#override_ml",
+    "#regardless",
+    "#role_switch",
+    "#safety_off",
+    "#two_responses",
+    "#you_are_now",
+)
+FLOOR_SCORE = 0.85
 
 
 def read_dev(data: Path) -> list[Row]:
@@ -800,6 +814,22 @@ def german_benign_rows(rng: random.Random) -> list[Row]:
     return list(dict.fromkeys(rows))
 
 
+HERE = Path(__file__).resolve().parent
+HANDWRITTEN_BENIGN = HERE / "benign_trigger_prompts.txt"
+HANDWRITTEN_ATTACKS = HERE / "injection_prompts.txt"
+
+
+def handwritten_rows(path: Path, label: int) -> list[Row]:
+    """Prompts written for slowleak, one a line (``\\n`` is a line break, ``#`` lines are
+    comments): benign ones that use the vocabulary of attacks, or injections and jailbreaks."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [
+        (t.replace("\\n", "\n"), label, "handwritten")
+        for t in map(str.strip, lines)
+        if t and not t.startswith("#")
+    ]
+
+
 def has_trigger(text: str) -> bool:
     low = text.lower()
     return any(word in low for word in TRIGGER_WORDS)
@@ -885,6 +915,11 @@ def main() -> None:
     parser.add_argument("--l2", type=float, default=1.0)
     parser.add_argument("--prune", type=float, default=0.02)
     parser.add_argument("--synthetic-weight", type=float, default=0.5)
+    parser.add_argument("--handwritten", type=Path, default=HANDWRITTEN_BENIGN)
+    parser.add_argument("--attacks", type=Path, default=Path(""), help="train on these too")
+    parser.add_argument(
+        "--handwritten-weight", type=float, default=1.0, help="0 leaves the rows out"
+    )
     parser.add_argument("--jailbreak-weight", type=float, default=1.0)
     parser.add_argument("--deepset-weight", type=float, default=1.0)
     parser.add_argument("--max-hard-fpr", type=float, default=0.02)
@@ -898,6 +933,10 @@ def main() -> None:
     if args.batches >= 2:
         rows += more_synthetic_rows(random.Random(args.seed + 1))
         rows += german_benign_rows(random.Random(args.seed + 2))
+    if args.handwritten_weight > 0:
+        rows += handwritten_rows(args.handwritten, 0)
+        if args.attacks.name:
+            rows += handwritten_rows(args.attacks, 1)
     docs = [features(text)[0] for text, _, _ in rows]
     labels = np.array([label for _, label, _ in rows])
     weights = np.array(
@@ -908,6 +947,8 @@ def main() -> None:
             if s == "jailbreak" and label == 1
             else args.deepset_weight
             if s == "deepset"
+            else args.handwritten_weight
+            if s == "handwritten"
             else 1.0
             for _, label, s in rows
         ]
@@ -932,6 +973,8 @@ def main() -> None:
         # pruned as the shipped model is, so that the threshold is chosen for what ships
         model = ({f: v for f, v in model[0].items() if abs(v) >= args.prune}, model[1])
         oof[idx] = logits(model, [docs[i] for i in idx], args.norm)
+    floored = np.array([not set(FLOOR_CUES).isdisjoint(feats) for feats in docs])
+    oof[floored] = np.maximum(oof[floored], np.log(FLOOR_SCORE / (1 - FLOOR_SCORE)))
     if args.dump_oof:
         with args.dump_oof.open("w", encoding="utf-8") as f:
             for (text, label, source), z in zip(rows, oof, strict=True):
@@ -981,10 +1024,20 @@ def main() -> None:
             f"{np.mean(oof[pos & (sources == 'deepset')] >= z):.4f} jailbreak-recall "
             f"{np.mean(oof[pos & (sources == 'jailbreak')] >= z):.4f}"
         )
-    w, b = fit(docs, labels, weights, min_df=args.min_df, l2=args.l2, norm=args.norm)
+    w, b = fit(
+        docs,
+        labels,
+        weights,
+        min_df=args.min_df,
+        l2=args.l2,
+        norm=args.norm,
+    )
     kept = {f: round(v, 4) for f, v in sorted(w.items()) if abs(v) >= args.prune}
     digest = hashlib.sha256(
-        json.dumps([kept, round(b, 4), round(threshold, 4), args.norm], sort_keys=True).encode()
+        json.dumps(
+            [kept, round(b, 4), round(threshold, 4), args.norm, FLOOR_CUES, FLOOR_SCORE],
+            sort_keys=True,
+        ).encode()
     ).hexdigest()[:12]
     doc = {
         "version": f"injection-lr-{digest}",
@@ -993,9 +1046,12 @@ def main() -> None:
             "dev/deepset_prompt_injections_train.csv",
             "dev/jailbreak_classification_train_balanced.csv",
             "synthetic",
+            "scripts/benign_trigger_prompts.txt",
         ],
         "bias": round(b, 4),
         "norm": args.norm,
+        "floor_cues": list(FLOOR_CUES),
+        "floor_score": FLOOR_SCORE,
         "threshold": round(threshold, 4),
         "weights": kept,
     }

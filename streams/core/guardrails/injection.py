@@ -132,7 +132,19 @@ _CUES: dict[str, str] = {
     "hypothetical": r"\b(?:hypothetical(?:ly)?|fictional (?:world|story|scenario)|in a world where|"
     r"thought experiment)\b",
     "harm": r"\b(?:illegal|weapons?|bomb|meth|malware|ransomware|hack(?:ing)?|explicit|nsfw|"
-    r"offensive|racist|violent|harmful)\b",
+    r"offensive|racist|violent|harmful|poison(?:ing)?|napalm|nerve agents?|ricin|explosives?"
+    r"|launder(?:ing)?|counterfeit|phishing|keylogger|spyware)\b",
+    # The model told that it is someone else now: "you are no longer ...", "your new job is".
+    "role_switch": r"\byou(?:'re| are) no longer\b"
+    r"|\byou(?:'re| are) not (?:a |an |the )?[\w\s-]{1,30}\banymore\b"
+    r"|\byour (?:new|real|true) (?:job|role|task|purpose|function|identity) is\b"
+    r"|\bswitch(?:ing)? roles\b|\byou no longer (?:work|answer|serve)\b",
+    # Safety turned off by decree: "turn off your safety settings", "restrictions are lifted".
+    "safety_off": r"\b(?:turn off|switch off|disable|deactivate|lift|remove|drop)\s+(?:all\s+)?"
+    r"(?:of\s+)?(?:your|the|its|any)\s+(?:safety|content|ethical|moral)\s+(?:settings|filters?"
+    r"|features|guardrails|restrictions|protocols|checks)\b|\b(?:restrictions|filters|rules"
+    r"|limitations|guidelines)\s+(?:are|have been|were)\s+(?:lifted|removed|disabled|suspended"
+    r"|turned off|off)\b",
     "encoding": r"\b(?:base64|rot13|hex(?:adecimal)?|caesar|cipher|decode|encoded|leetspeak|"
     r"reversed?|backwards)\b",
     "exfil": r"(?:https?://|www\.)\S+|\b(?:send|forward|post|email|upload)\b"
@@ -346,6 +358,34 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
         "racist",
         "violent",
         "harmful",
+        "poison",
+        "poisoning",
+        "napalm",
+        "nerve",
+        "ricin",
+        "explosive",
+        "explosives",
+        "launder",
+        "laundering",
+        "counterfeit",
+        "phishing",
+        "keylogger",
+        "spyware",
+    ),
+    "role_switch": ("you", "you're", "your", "switch", "switching"),
+    "safety_off": (
+        "turn",
+        "switch",
+        "disable",
+        "deactivate",
+        "lift",
+        "remove",
+        "drop",
+        "restrictions",
+        "filters",
+        "rules",
+        "limitations",
+        "guidelines",
     ),
     "encoding": (
         "base64",
@@ -391,6 +431,8 @@ _ANCHORED = frozenset(
         "harm",
         "encoding",
         "exfil",
+        "role_switch",
+        "safety_off",
     }
 )
 _CUE_RES: list[tuple[str, re.Pattern[str]]] = [
@@ -404,7 +446,25 @@ for _i, (_name, _) in enumerate(_CUE_RES):
 _TRIGGER_WORDS = frozenset(_CUES_OF_WORD)
 _DELIMITER_INDEX = [name for name, _ in _CUE_RES].index("delimiter")
 _CUE_RE = re.compile("|".join(f"(?:{pattern})" for pattern in _CUES.values()))
+#: The cues but links and addresses (leetspeak spelled out changes the digits of a URL).
+_CUE_RE_WORDS = re.compile(
+    "|".join(f"(?:{pattern})" for name, pattern in _CUES.items() if name != "exfil")
+)
 _B64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
+#: A single space between two characters (gone when letters are spaced out), and a longer run.
+_ONE_SPACE = re.compile(r"(?<=\S) (?=\S)")
+_SPACES = re.compile(r" {2,}")
+#: Leetspeak: a word that mixes letters with the digits that stand for letters ("1gn0r3").
+_LEET = str.maketrans("013457", "oieast")
+_LEET_DIGITS = frozenset("013457")
+_REVERSE_WORDS = frozenset({"backwards", "reversed", "reverse"})
+#: "Ignore the previous instructions" in Chinese and Japanese (either order).
+_OVERRIDE_CJK = re.compile(
+    r"(?:忽略|无视|無視|忘记|忘掉|忘れ|不要理会|别管)[^。.!?\uff01\uff1f\n]{0,16}"
+    r"(?:指令|指示|说明|規則|规则|提示|命令|設定|设定|ルール)"
+    r"|(?:指令|指示|说明|規則|规则|提示|命令|設定|设定|ルール)[^。.!?\uff01\uff1f\n]{0,12}"
+    r"(?:忽略|无视|無視|忘记|忘れ)"
+)
 #: Window around a trigger word in which its cue is looked for, and how many occurrences of a
 #: trigger word are tried (the 200th "you" of a long prompt adds nothing).
 _WINDOW_BEFORE = 60
@@ -469,6 +529,44 @@ def _decoded_text(segment: str) -> str | None:
         return None
     printable = sum(c.isprintable() or c.isspace() for c in text)
     return text if text and printable / len(text) > 0.95 and " " in text else None
+
+
+def _deobfuscated(folded: str, tokens: list[str]) -> list[str]:
+    """What ``folded`` reads as with spaced-out letters joined ("i g n o r e"), leetspeak words
+    spelled out ("1gn0r3") and, when the text speaks of reading backwards, reversed: each
+    reading that brings a cue's trigger word the text did not have."""
+    readings = []
+    singles = list(map(len, tokens)).count(1)
+    if singles >= 8 and 2 * singles >= len(tokens):
+        readings.append(_SPACES.sub(" ", _ONE_SPACE.sub("", folded)))
+    mixed = list(itertools.filterfalse(str.isdigit, itertools.filterfalse(str.isalpha, tokens)))
+    leet = {
+        token
+        for token in (mixed if len(mixed) >= 2 else ())
+        if _LEET_DIGITS.issuperset(c for c in token if c.isdigit())
+        and token.rstrip("0123456789").translate(_LEET).isalpha()  # not "11th"
+        and token.translate(_LEET).isalpha()
+    }
+    if len(leet) >= 2:  # "1gn0r3 4ll pr3v10u5 1n5truct10n5"
+        out = folded
+        for token in sorted(leet, key=len, reverse=True):
+            out = out.replace(token, token.translate(_LEET))
+        readings.append(out)
+    if not _REVERSE_WORDS.isdisjoint(tokens):
+        readings.append(folded[::-1])
+    if not readings:
+        return readings
+    known = _TRIGGER_WORDS.intersection(tokens)
+    return [r for r in readings if _TRIGGER_WORDS.intersection(words(r)) - known]
+
+
+def _hidden_cue(folded: str, tokens: list[str]) -> bool:
+    """Whether a cue reads in a de-obfuscated reading that is not in ``folded`` as written."""
+    return any(
+        m.group() not in folded
+        for reading in _deobfuscated(folded, tokens)
+        for m in _CUE_RE_WORDS.finditer(reading)
+    )
 
 
 def _search_near(
@@ -540,6 +638,11 @@ def _features(text: str) -> tuple[set[str], set[str], list[tuple[int, int]]]:
         feats.add("#role_short")  # a short prompt that gives the model a role first
     if _INSTRUCTION_WORDS.intersection(tokens):
         feats.add("#instr_word")
+    if not folded.isascii() and _OVERRIDE_CJK.search(folded) is not None:
+        feats.add("#override_ml")
+    # A cue that reads only once the text is de-obfuscated: spaced letters, leetspeak, reversed.
+    if _hidden_cue(folded, tokens):
+        feats.add("#obfuscated_cue")
     if len(_SENTENCE_END.findall(folded)) >= 8:
         feats.add("#many_sentences")
     # A base64 payload is a run of 24 or more characters without white space.
@@ -566,6 +669,7 @@ _CUE_FEATURES = frozenset(
     [f"#{name}" for name in _CUES]
     + [f"#len:{i}" for i in range(1, 6)]
     + ["#many_sentences", "#b64_text", "#b64_cue", "#role_short", "#instr_word"]
+    + ["#obfuscated_cue"]
 )
 
 
@@ -583,6 +687,9 @@ class InjectionModel:
     threshold: float
     version: str = ""
     norm: float = 0.0
+    #: Cues that flag on their own: a text with one of them scores at least ``floor_score``.
+    floor_cues: frozenset[str] = frozenset()
+    floor_score: float = 0.0
     _plain_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     _cue_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     _gram_weights: dict[str, float] = field(init=False, repr=False, compare=False)
@@ -599,6 +706,8 @@ class InjectionModel:
             threshold=float(doc["threshold"]),
             version=str(doc.get("version", "")),
             norm=float(doc.get("norm", 0.0)),
+            floor_cues=frozenset(doc.get("floor_cues", ())),
+            floor_score=float(doc.get("floor_score", 0.0)),
         )
 
     def __post_init__(self) -> None:
@@ -635,8 +744,16 @@ class InjectionModel:
     def score(self, text: str) -> float:
         """The probability-like score in [0, 1] that ``text`` is an injection or jailbreak."""
         feats, grams, _ = _features(text)
+        return self.score_parts(feats, grams)
+
+    def score_parts(self, feats: set[str], grams: set[str]) -> float:
+        """:meth:`score` from the features: the logistic of :meth:`logit_parts`, raised to
+        ``floor_score`` when one of the ``floor_cues`` is present."""
         z = self.logit_parts(feats, grams)
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        if self.floor_cues and not self.floor_cues.isdisjoint(feats):
+            return max(p, self.floor_score)
+        return p
 
 
 class PromptInjectionDetector:
@@ -660,8 +777,7 @@ class PromptInjectionDetector:
         if not text.strip():
             return None
         feats, grams, spans = _features(text)
-        z = self._model.logit_parts(feats, grams)
-        score = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        score = self._model.score_parts(feats, grams)
         if score < self._threshold:
             return None
         kind = (
