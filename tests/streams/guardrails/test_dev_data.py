@@ -6,7 +6,10 @@ Only ``dev`` rows: the holdout sets are for ``benchmarks/bench_guardrails.py``, 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,8 @@ from slowleak.streams.core.guardrails.injection import InjectionModel
 from slowleak.streams.core.guardrails.pii import find_pii
 from slowleak.streams.core.guardrails.secrets import find_secrets
 
-DEV = Path(__file__).resolve().parents[4] / "shared" / "data" / "guardrails" / "dev"
+ROOT = Path(__file__).resolve().parents[3]
+DEV = ROOT.parent / "shared" / "data" / "guardrails" / "dev"
 
 pytestmark = pytest.mark.skipif(
     not DEV.is_dir(), reason=f"no dev data at {DEV}: these checks need ../shared/data/guardrails"
@@ -66,3 +70,14 @@ def test_injection_model_separates_dev_jailbreaks() -> None:
     # In-sample (the model was fitted on these rows): a sanity check of the shipped artifact.
     assert sum(positives) / len(positives) >= 0.95
     assert sum(negatives) / len(negatives) <= 0.05
+
+
+def test_the_shipped_injection_model_is_what_the_training_script_writes(tmp_path: Path) -> None:
+    # A change to the features (or to the rows) without a refit would leave a model whose
+    # weights and threshold were chosen for other features: the refit must give the same file.
+    out = tmp_path / "model.json.gz"
+    script = ROOT / "scripts" / "train_guardrails.py"
+    args = [sys.executable, str(script), "--data", str(DEV.parent), "--out", str(out)]
+    subprocess.run(args, check=True, capture_output=True)
+    written = json.loads(gzip.decompress(out.read_bytes()))
+    assert written["version"] == InjectionModel.load().version
