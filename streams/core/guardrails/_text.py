@@ -11,6 +11,18 @@ __all__ = ["fold", "folded_words", "words"]
 _INVISIBLE = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _WORD_ASCII = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)?")  # the same on folded ASCII, and faster
+# ``words`` without a pattern: the UTF-8 bytes of the text, a space for each ASCII character that
+# is not part of a word (the apostrophe kept), then ``split``. ``_WORD`` takes upper-case ASCII
+# letters, ``_WORD_ASCII`` does not (folded text has none); bytes of non-ASCII characters kept.
+_ASCII_WORD_BYTES = bytes(
+    c if 48 <= c <= 57 or 97 <= c <= 122 or c == 39 else 32 for c in range(256)
+)
+_WORD_BYTES = bytes(
+    c if 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c in (39,) or c >= 128 else 32
+    for c in range(256)
+)
+_ASCII_BYTES = bytes(range(128))
+_TWO_APOSTROPHES = re.compile(rb"'[^ ']*'")  # in one word
 
 
 def fold(text: str) -> str:
@@ -26,7 +38,27 @@ def fold(text: str) -> str:
 
 def words(folded: str) -> list[str]:
     """The words of an already folded text."""
-    return (_WORD_ASCII if folded.isascii() else _WORD).findall(folded)
+    text = folded
+    if folded.isascii():
+        raw = folded.encode().translate(_ASCII_WORD_BYTES)
+    else:
+        try:
+            encoded = folded.encode()
+        except UnicodeEncodeError:  # a lone surrogate
+            return _WORD.findall(folded)
+        # The non-ASCII characters that are not letters or digits (a few kinds per text:
+        # quotes, dashes, combining marks) become spaces; the others are word characters.
+        for c in set(encoded.translate(None, _ASCII_BYTES).decode()):
+            if not c.isalnum():
+                folded = folded.replace(c, " ")
+        raw = folded.encode().translate(_WORD_BYTES)
+    if b"'" in raw:
+        # An apostrophe belongs to a word only between two of its characters, and once: next
+        # to a space it is none. Any other case (rare) is left to the pattern.
+        raw = b" " + raw.replace(b" '", b"  ").replace(b"' ", b"  ") + b" "
+        if b"' " in raw or b" '" in raw or b"''" in raw or _TWO_APOSTROPHES.search(raw):
+            return (_WORD_ASCII if text.isascii() else _WORD).findall(text)
+    return raw.decode().split()
 
 
 @lru_cache(maxsize=8)

@@ -68,24 +68,49 @@ _LEET = str.maketrans(
         "|": "l",
     }
 )
-_NOT_BASE64_EDGE = ".,;:!?\"'()[]{}<>*`"
 _LEET_BYTES = bytes.maketrans(b"013457@$!|", b"oieastasil")
 _NON_ALNUM = re.compile(r"[\W_]+")
 _ALNUM_CHAR = re.compile(r"[^\W_]")
-_B64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
+# Base64 runs (eight characters or more, up to two "=" after) other than an ordinary word
+# (letters only, in lower, upper or title case, no "=" after), found in one pass over the text.
+_B64_CODED = re.compile(
+    r"(?<![A-Za-z0-9+/])"  # the start of a run
+    r"(?!(?:[a-z]++|[A-Z]++|[A-Z][a-z]++)(?![A-Za-z0-9+/=]))"  # not an ordinary word
+    r"[A-Za-z0-9+/]{8,}={0,2}"
+)
+
+
+def _base64_class(c: int) -> int:
+    """The class of byte ``c`` for ``_may_hold_base64``."""
+    if 97 <= c <= 122:
+        return 97  # a
+    if 65 <= c <= 90:
+        return 65  # A
+    if 48 <= c <= 57 or c in b"+/":
+        return 48  # 0
+    return c if c == 61 else 32  # "=", or a space
+
+
+_BASE64_CLASS = bytes(map(_base64_class, range(256)))
+# On the classes: "=", or a digit next to a letter or eight digits, or an upper-case letter after
+# a lower-case one, or two before one. Each branch starts with "=", "0" or "A", rare in prose,
+# which the pattern skips to.
+_BASE64_HINT = re.compile(rb"=|0(?:[aA]|0{7}|(?<=[aA]0))|A(?:0|Aa|(?<=aA))")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){4,}")
 # Hex of a letter or digit (either case) starts with 3 to 7, of other printable characters with
 # 2: a hex payload holding a secret (three or more characters) has three such bytes in a row.
 # Each starts with a literal, which ``re`` looks for fast; each runs only if its prefix is there.
 _PREFIXED_HEX = (
-    ("%", re.compile(r"(?:%[2-7][0-9a-fA-F]\s*){3,}")),
-    ("\\", re.compile(r"(?:\\x[2-7][0-9a-fA-F]\s*){3,}")),
-    ("0x", re.compile(r"(?:0x[2-7][0-9a-fA-F][\s,]*){3,}")),
+    (b"%", re.compile(r"(?:%[2-7][0-9a-fA-F]\s*){3,}")),
+    (b"\\", re.compile(r"(?:\\x[2-7][0-9a-fA-F]\s*){3,}")),
+    (b"0x", re.compile(r"(?:0x[2-7][0-9a-fA-F][\s,]*){3,}")),
 )
 _HEX_PREFIX = re.compile(r"%|\\x|0x|[\s,]")
 _HEX_GATE = re.compile(r"[3-7][0-9a-fA-F][\s:]?[2-7][0-9a-fA-F][\s:]?[2-7][0-9a-fA-F]")
 # ASCII fast path of ``normalize``: lower-case, drop everything but letters and digits.
 _ASCII_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+_LETTERS_BY_RARITY = "0123456789zqxjkvbpygfwmucldrhsnioate"
+_ASCII_BYTES = bytes(range(128))
 _ASCII_NON_ALNUM = bytes(c for c in range(128) if not chr(c).isalnum())
 #: Words too common to count as a leaked part of a multi-word secret.
 _COMMON = frozenset(
@@ -259,6 +284,11 @@ _TENS_UNIT = re.compile(r"\x00 ([1-9])(?= |$)")
 _DIGIT_STEMS = {
     d: tuple(w for w, v in _NUMBER_VALUE.items() if v.startswith(d)) for d in "0123456789"
 }
+# The same as one pattern per digit on ``_Views.cut`` (one pass instead of one per word).
+_DIGIT_STEM_WORDS = {
+    d: re.compile(b" (?:" + b"|".join(re.escape(w.encode()) for w in ws) + b") ")
+    for d, ws in _DIGIT_STEMS.items()
+}
 # Words next to a partial leak that say it is one: "it starts with avo", "the last part is 32".
 _HINT_CUES = frozenset(
     [
@@ -321,6 +351,7 @@ _CONFUSABLES = str.maketrans(
         **{chr(0x1F1E6 + i): chr(97 + i) for i in range(26)},  # regional indicator letters
     }
 )
+_CONFUSABLE_CHARS = frozenset(map(chr, _CONFUSABLES))
 _MORSE = {
     code: char
     for char, code in zip(
@@ -385,7 +416,9 @@ _TOKEN_BYTES = bytes(
     c if (97 <= c <= 122 or 48 <= c <= 57 or c in (39,) or c >= 128) else 32 for c in range(256)
 )
 _SINGLE = re.compile(rb" ([a-z0-9])(?= )")  # a word of one letter or digit in ``_Views.cut``
+_INITIAL = re.compile(rb" ([^ ])")  # the first byte of a word in ``_Views.cut``
 _NO_DIGITS = str.maketrans("", "", "0123456789")
+_NOT_DIGITS = re.compile(r"[^\d]+")
 _WORD_ASCII = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)?")  # ``_text.words`` on folded ASCII
 
 
@@ -407,7 +440,10 @@ def _latin(text: str) -> str:
     if any(lead in raw for lead in _LOOKALIKE_LEADS):
         ascii_chars = len(raw.translate(None, _NON_ASCII_BYTES))
         if ascii_chars >= len(text) - ascii_chars:
-            text = text.translate(_CONFUSABLES)
+            # ``text.translate(_CONFUSABLES)``, with ``str.replace`` for the few characters
+            # present (``str.translate`` is slow); each is replaced by an ASCII letter.
+            for c in set(raw.translate(None, _ASCII_BYTES).decode()) & _CONFUSABLE_CHARS:
+                text = text.replace(c, _CONFUSABLES[ord(c)])
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
@@ -467,8 +503,16 @@ class _Views:
         self._numeric: str | None = None
         self._latin: str | None = None
         self._decoded: tuple[str, ...] | None = None
-        self._tokens: list[bytes] | None = None
         self._cut: bytes | None = None
+        self._leet: str | None = None
+        self._has: dict[str, bool] = {}
+
+    @property
+    def leet(self) -> str:
+        """``norm`` in leetspeak read as letters (``4v0c4d0`` -> ``avocado``)."""
+        if self._leet is None:
+            self._leet = _leet(self.norm)
+        return self._leet
 
     @property
     def decoded(self) -> tuple[str, ...]:
@@ -487,15 +531,10 @@ class _Views:
         return self._cut
 
     def has_word(self, word: str) -> bool:
-        return b" " + word.encode() + b" " in self.cut
-
-    @property
-    def tokens(self) -> list[bytes]:
-        """The words again, split cheaply (``cut``); readings built from them are looked up
-        again in ``words`` for their spans."""
-        if self._tokens is None:
-            self._tokens = self.cut.split()
-        return self._tokens
+        known = self._has.get(word)
+        if known is None:
+            known = self._has[word] = b" " + word.encode() + b" " in self.cut
+        return known
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -529,8 +568,10 @@ class _Views:
     def initials(self) -> str:
         """First letters of the words (acrostics)."""
         if self._initials is None:
-            # Initial bytes: those of words starting with a non-ASCII letter do not decode.
-            self._initials = bytes(map(itemgetter(0), self.tokens)).decode("utf-8", "ignore")
+            # Initial bytes (a space, then not one): those of words starting with a non-ASCII
+            # letter do not decode.
+            initials = b"".join(_INITIAL.findall(self.cut))
+            self._initials = initials.decode("utf-8", "ignore")
         return self._initials
 
     @property
@@ -580,7 +621,16 @@ def normalize(text: str) -> str:
     """Lower-case letters and digits only."""
     if text.isascii():
         return text.encode().translate(_ASCII_LOWER, _ASCII_NON_ALNUM).decode()
-    return _NON_ALNUM.sub("", fold(text))
+    # ASCII punctuation and spaces dropped on the UTF-8 bytes first (C speed; bytes of non-ASCII
+    # characters are 128 or more, untouched): the pattern then has little left to remove.
+    raw = fold(text).encode().translate(None, _ASCII_NON_ALNUM)
+    kept = raw.decode()
+    # What is left to remove is non-ASCII (quotes, dashes, marks): a few kinds of character
+    # per text, each removed with ``str.replace``.
+    for c in set(raw.translate(None, _ASCII_BYTES).decode()):
+        if not c.isalnum():
+            kept = kept.replace(c, "")
+    return kept
 
 
 def _offsets(text: str) -> list[int]:
@@ -618,42 +668,39 @@ def _longest_common_run(a: str, b: str) -> tuple[int, int]:
     return best, where
 
 
-def _plain_word(run: str) -> bool:
-    """A run that is one word of letters in one case (punctuation around it aside): the only
-    base64-like segment in it is that word, which ``_decoded`` skips anyway."""
-    core = run.strip(_NOT_BASE64_EDGE)
-    return core.isalpha() and (core.islower() or core.isupper() or core.istitle())
-
-
 def _leet(text: str) -> str:
-    """``text.translate(_LEET)``; for ASCII a bytes table, some 20 times faster."""
-    if text.isascii():
-        return text.encode().translate(_LEET_BYTES).decode()
-    return text.translate(_LEET)
+    """``text.translate(_LEET)`` through a bytes table, some 20 times faster: the table maps
+    ASCII characters only, and no byte of a non-ASCII character in UTF-8 is below 128."""
+    return text.encode().translate(_LEET_BYTES).decode()
+
+
+def _may_hold_base64(raw: bytes) -> bool:
+    """Whether ``_B64_CODED`` may match in text whose UTF-8 bytes are ``raw``. Read as classes
+    (``a`` a lower-case letter, ``A`` an upper-case one, ``0`` a digit, "+" or "/"), a run of
+    eight or more that is not an ordinary word has an "=" after it, or a digit next to a letter,
+    or eight digits, or an upper-case letter after a lower-case one, or two before one."""
+    return _BASE64_HINT.search(raw.translate(_BASE64_CLASS)) is not None
 
 
 def _decoded(text: str, norm: str) -> list[str]:
     out: list[str] = []
-    # Base64 has no white space: only the longer runs between spaces need the pattern.
-    runs = [run for run in text.split() if len(run) >= 8 and not _plain_word(run)]
-    for m in (m for run in runs for m in _B64.finditer(run)):
+    raw = text.encode()  # counted and looked at on bytes: far cheaper than on the str
+    for m in _B64_CODED.finditer(text) if _may_hold_base64(raw) else ():
         seg = m.group()
-        if seg.isalpha() and (seg.islower() or seg.isupper() or seg.istitle()):
-            continue  # an ordinary word, not base64
         with contextlib.suppress(binascii.Error, ValueError):
             out.append(base64.b64decode(seg + "=" * (-len(seg) % 4)).decode("utf-8", "ignore"))
-    for m in _HEX.finditer(text) if _HEX_GATE.search(text) else ():
+    digits = len(raw) - len(raw.translate(None, b"0123456789"))
+    hex_digit = digits > 0 and len(raw.translate(None, b"34567")) < len(raw)  # ``_HEX_GATE``'s
+    for m in _HEX.finditer(text) if hex_digit and _HEX_GATE.search(text) else ():
         with contextlib.suppress(ValueError):
             out.append(bytes.fromhex(re.sub(r"[\s:]", "", m.group())).decode("utf-8", "ignore"))
     # Hex bytes written with a prefix each: URL encoding (``%61%76``), ``\x61``, ``0x61``.
     for prefix, pattern in _PREFIXED_HEX:
-        for m in pattern.finditer(text) if prefix in text else ():
+        for m in pattern.finditer(text) if prefix in raw else ():
             with contextlib.suppress(ValueError):
                 pairs = _HEX_PREFIX.sub("", m.group())
                 out.append(bytes.fromhex(pairs).decode("utf-8", "ignore"))
     # Character codes in decimal (``97 118 111``) and binary, Morse code.
-    raw = text.encode()  # counted on bytes: far cheaper than ten str.count
-    digits = len(raw) - len(raw.translate(None, b"0123456789"))
     # Their digits, separators removed by ``normalize``: a run of eight or more in ``norm``.
     codes_run = digits >= 8 and b"00000000" in norm.encode().translate(_DIGITS_AS_ZERO)
     for m in _DECIMAL_RUN.finditer(text) if codes_run else ():
@@ -665,17 +712,70 @@ def _decoded(text: str, norm: str) -> list[str]:
         out.append("".join(chr(c) for c in codes if 32 <= c < 127))
     # Morse code of a secret has dashes (only e, i, s, h and 5 have none).
     morse = raw.count(b"-") >= 3 or not text.isascii()
-    if morse:
-        morse = text.count(".-") + text.count("-.") + text.count("..") + text.count("--") >= 3
+    if morse:  # the same counts on the bytes: no UTF-8 byte of a non-ASCII character is ASCII
+        morse = raw.count(b".-") + raw.count(b"-.") + raw.count(b"..") + raw.count(b"--") >= 3
     for m in _MORSE_RUN.finditer(text) if morse else ():
         out.append(_morse(m.group()))
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Secret:
+    """What the checks need of one configured secret, worked out once per secret (not per
+    output): its normalised form and variants, and which readings could ever match it."""
+
+    code: str
+    leet: str
+    rot: str
+    latin: str
+    number: str
+    shifted: tuple[str, ...]
+    parts: tuple[str, ...]
+    spell: bool  # long and varied enough for the spelled reading
+    acrostic: bool
+    # A space and each of its characters, rarest first: an acrostic of the words needs a word
+    # starting with each (``_Views.cut``).
+    initials: tuple[bytes, ...]
+    # The runs of letters in ``number`` (none with an apostrophe): the numbers reading keeps the
+    # output's other words as they are, so each is in ``norm`` if that reading has ``number``.
+    number_letters: tuple[str, ...]
+    chars: tuple[str, ...]  # its distinct characters, the first and the last first
+
+
+@lru_cache(maxsize=256)
+def _plan(secret: str) -> _Secret:
+    code = normalize(secret)
+    distinct = len(set(code))
+    number = _number_code(secret)
+    parts = tuple(
+        n for n in (normalize(p) for p in re.split(r"[\W_]+", fold(secret))) if len(n) >= 2
+    )
+    return _Secret(
+        code=code,
+        leet=_leet(code),
+        rot=codecs.encode(code, "rot13"),
+        latin=_latin_code(code),
+        number=number,
+        shifted=_shifted(code),
+        parts=parts,
+        spell=len(code) >= 4 and distinct >= 3 and sum(c.isalpha() for c in code) >= 2,
+        acrostic=distinct >= 3 and len(code) >= 4,
+        initials=tuple(b" " + c.encode() for c in sorted(set(code), key=_rarity)),
+        number_letters=tuple(r for r in _NOT_DIGITS.findall(number) if "'" not in r),
+        chars=tuple(dict.fromkeys(code[:1] + code[-1:] + code)),
+    )
+
+
+def _rarity(c: str) -> int:
+    """Digits first, then letters from the least to the most common in English."""
+    return _LETTERS_BY_RARITY.find(c)
+
+
 def _secret_leak(
     secret: str, text: str, norm: str, offsets: list[int], views: _Views, *, min_partial: float
 ) -> ConfiguredLeak | None:
-    code = normalize(secret)
+    plan = _plan(secret)
+    code = plan.code
     if len(code) < 3:
         # Hardly any letters or digits (``🔑🔥🔑``, ``!#%&``): the secret as written, spaces aside.
         raw = "".join(fold(secret).split())
@@ -697,22 +797,23 @@ def _secret_leak(
     pos = norm.find(code[::-1])
     if pos >= 0 and len(code) >= 4:
         return ConfiguredLeak("configured_secret", "reversed", 0.95, span(pos, len(code)))
-    leet_code, leet_norm = _leet(code), _leet(norm)
+    leet_norm = views.leet
     # Not for a number: its leetspeak reading ("7391" -> "te9i") is found in ordinary words.
-    pos = leet_norm.find(leet_code) if not code.isdigit() else -1
+    pos = leet_norm.find(plan.leet) if not code.isdigit() else -1
     if pos >= 0:
         return ConfiguredLeak("configured_secret", "leet", 0.95, span(pos, len(code)))
-    rot = codecs.encode(code, "rot13")
+    rot = plan.rot
     pos = norm.find(rot)
     if pos >= 0 and len(code) >= 5 and rot != code:
         return ConfiguredLeak("configured_secret", "rot13", 0.9, span(pos, len(code)))
     if any(code in d for d in views.decoded):
         return ConfiguredLeak("configured_secret", "encoded", 0.95, whole)
-    if views.latin and len(latin := _latin_code(code)) >= 3 and latin in views.latin:
+    if views.latin and len(latin := plan.latin) >= 3 and latin in views.latin:
         return ConfiguredLeak("configured_secret", "homoglyph", 0.95, whole)
-    distinct = len(set(code))
     nato = _nato_gate(code, norm)
-    if len(code) >= 4 and distinct >= 3 and sum(c.isalpha() for c in code) >= 2:
+    # Without NATO words, the spelled reading is the words of one letter or digit: each character
+    # of the secret must be such a word (the first and the last tried first).
+    if plan.spell and (nato or all(map(views.has_word, plan.chars))):
         # "A as in apple, V as in Victor ...", "the first letter is A, ...", "1. A 2. V ...";
         # forwards or backwards.
         for reading, spelled in enumerate(views.spelled(nato)):
@@ -725,16 +826,20 @@ def _secret_leak(
                     )
                     span_w = _word_span(text, first, last)
                     return ConfiguredLeak("configured_secret", "spelled", 0.9, span_w)
-    number_code = _number_code(secret)
+    number_code = plan.number
     if len(number_code) >= 4 and (
         (number_code != code and number_code in norm)  # "seven eleven" written 7-11
-        or (_number_gate(number_code, views) and number_code in views.numeric)
+        or (
+            all(run in norm for run in plan.number_letters)
+            and _number_gate(number_code, views)
+            and number_code in views.numeric
+        )
     ):
         return ConfiguredLeak("configured_secret", "numbers", 0.9, whole)
-    pos = next((p for p in (norm.find(v) for v in _shifted(code)) if p >= 0), -1)
+    pos = next((p for p in (norm.find(v) for v in plan.shifted) if p >= 0), -1)
     if pos >= 0:
         return ConfiguredLeak("configured_secret", "caesar", 0.85, span(pos, len(code)))
-    parts = [normalize(p) for p in re.split(r"[\W_]+", fold(secret)) if len(normalize(p)) >= 2]
+    parts = plan.parts
     if len(parts) >= 2:
         # Each word as written or reversed (``eulb noom``).
         found = [
@@ -762,11 +867,13 @@ def _secret_leak(
                 0.85,
                 tuple(span(f, len(p))[0] for f, p in zip(found, parts, strict=True)),
             )
-    if distinct >= 3 and len(code) >= 4:
-        by_word = views.initials
-        pos = by_word.find(code) if len(code) >= 5 else -1
-        if pos < 0 and len(code) >= 5:
-            pos = by_word.find(code[::-1])
+    if plan.acrostic:
+        pos = -1
+        if len(code) >= 5 and all(map(views.cut.__contains__, plan.initials)):
+            by_word = views.initials
+            pos = by_word.find(code)
+            if pos < 0:
+                pos = by_word.find(code[::-1])
         if pos >= 0:  # "Always Value Our Customers And Deliver Outcomes"
             target = by_word[pos : pos + len(code)]
             pos = "".join(map(itemgetter(0), views.words)).find(target)  # for its span
@@ -818,7 +925,7 @@ def _spelled_words(
 ) -> tuple[int, int]:
     """The indices of the first and last of ``words`` that spell ``target`` in the reading of
     ``_Views.spelled`` (the second reading when ``dedupe``; its letters only when ``letters``);
-    all the words if that reading of ``words`` does not have it (``_Views.tokens`` split the
+    all the words if that reading of ``words`` does not have it (``_Views.cut`` split the
     output a little differently)."""
     index: list[int] = []
     out: list[str] = []
@@ -840,7 +947,8 @@ def _number_gate(number_code: str, views: _Views) -> bool:
     """Whether the output has a number word for the first digit of ``number_code`` (the
     numbers reading is built only then)."""
     digit = next((c for c in number_code if c.isdigit()), None)
-    return digit is not None and any(views.has_word(w) for w in _DIGIT_STEMS[digit])
+    pattern = _DIGIT_STEM_WORDS.get(digit) if digit is not None else None  # "٣": no words
+    return pattern is not None and pattern.search(views.cut) is not None
 
 
 def _paraphrase(
@@ -920,6 +1028,10 @@ def _hint(code: str, text: str, norm: str, views: _Views, *, nato: bool) -> Conf
                 if any(abs(i - c) <= 8 for c in cues):
                     span_w = _word_span(text, i, i)
                     return ConfiguredLeak("configured_secret", "hint", 0.6, span_w)
+    # Without NATO words, the spelled reading is the words of one letter or digit: it holds the
+    # start (or the end) of the secret only if each of its characters is such a word.
+    if not nato and not any(all(map(views.has_word, part)) for part in shortest):
+        return None
     spelled = views.spelled(nato)[0]
     if shortest[0] in spelled or shortest[1] in spelled:
         for part in ends:
@@ -952,16 +1064,22 @@ def _ends(code: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=256)
-def _prompt_shingles(system_prompt: str) -> frozenset[tuple[str, ...]]:
+def _prompt_shingles(system_prompt: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str], int]:
+    """The prompt's runs of ``_SHINGLE`` words, its words, and the fewest distinct words in a
+    run: an output shares a run only if it has at least that many of the prompt's words."""
     sp = folded_words(system_prompt)
-    return frozenset(zip(*(sp[i:] for i in range(_SHINGLE)), strict=False))
+    shingles = frozenset(zip(*(sp[i:] for i in range(_SHINGLE)), strict=False))
+    fewest = min((len(set(s)) for s in shingles), default=0)
+    return shingles, frozenset(sp), fewest
 
 
 def _prompt_leak(system_prompt: str, text: str, *, min_shingles: int) -> ConfiguredLeak | None:
-    shingles = _prompt_shingles(system_prompt)
+    shingles, vocabulary, fewest = _prompt_shingles(system_prompt)
     if not shingles:
         return None
     out = folded_words(text)
+    if min_shingles > 0 and len(vocabulary.intersection(out)) < fewest:  # no run of its words
+        return None
     hits = len(shingles.intersection(zip(*(out[i:] for i in range(_SHINGLE)), strict=False)))
     if hits < min(min_shingles, len(shingles)):
         return None

@@ -18,7 +18,6 @@ Three checks, each its own ``kind``:
 
 from __future__ import annotations
 
-import itertools
 import re
 from functools import lru_cache
 
@@ -187,12 +186,29 @@ def code_cues(text: str) -> list[tuple[int, int]]:
     return cues
 
 
+_SUFFIXES = ("ing", "es", "s", "ed")
+
+
 @lru_cache(maxsize=65_536)
 def _stem(word: str) -> str:
-    for suffix in ("ing", "es", "s", "ed"):
+    for suffix in _SUFFIXES:
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             return word[: -len(suffix)]
     return word
+
+
+class _Stems(dict[str, str]):
+    """``_stem`` of the words seen (up to 65,536): a hit is a dict lookup, cheaper than a call
+    of the cached function."""
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= 65_536:
+            self.clear()
+        stem = self[word] = _stem(word)
+        return stem
+
+
+_STEMS = _Stems()
 
 
 class OffTaskDetector:
@@ -216,6 +232,13 @@ class OffTaskDetector:
         )
         self._topic = frozenset(
             _stem(w) for w in words(fold(text.replace("_", " "))) if w not in _STOP
+        )
+        # Every word whose stem is a topic stem: the stem itself or it with a suffix.
+        self._topic_forms = frozenset(
+            form
+            for t in self._topic
+            for form in (t, *(t + suffix for suffix in _SUFFIXES))
+            if _stem(form) == t
         )
 
     def scan(self, text: str, *, intent: str | None) -> list[Finding]:
@@ -245,7 +268,17 @@ class OffTaskDetector:
             # Distinct content words (a set difference, then stems of the few left).
             distinct = set(folded_words(text))
             distinct -= _STOP
-            content = set(map(_stem, itertools.filterfalse(str.isdigit, distinct)))
+            distinct.difference_update([w for w in distinct if w.isdigit()])
+            # On topic when its topic stems are 1% of its stems or more. Those come from the
+            # words in ``_topic_forms``; there are no more stems than words: with as many words
+            # as 100 times the topic stems or fewer, the answer is on topic, whatever the rest.
+            on_topic = len({_STEMS[w] for w in distinct.intersection(self._topic_forms)})
+            if len(distinct) < self.min_topic_words or (
+                on_topic and len(distinct) <= 100 * on_topic
+            ):
+                content: set[str] = set()
+            else:
+                content = set(map(_STEMS.__getitem__, distinct))
             if len(content) >= self.min_topic_words:
                 share = len(content & self._topic) / len(content)
                 if share < 0.01:

@@ -40,12 +40,14 @@ PII_KINDS = (
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b"
 )
-_CARD = re.compile(r"(?<![\w+-])(?:\d[ -]?){11,18}\d(?![\w-])")
+# The patterns of numbers start with a digit and look behind it only then: ``re`` skips to the
+# digits of a text instead of trying the look-behind at every position (same matches).
+_CARD = re.compile(r"\d(?<![\w+-]\d)[ -]?(?:\d[ -]?){10,17}\d(?![\w-])")
 # 12-digit Maestro cards; other 12-digit numbers are too often something else.
 _MAESTRO_12 = ("50", "56", "57", "58", "63", "67")
 _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}\b")
-_SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")
+_SSN = re.compile(r"(\d(?<![\d-]\d)\d{2})([- ])(\d{2})\2(\d{4})(?![\d-])")
+_IPV4 = re.compile(r"(?=\d)(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")  # see ``_PHONE``
 _IPV6 = re.compile(
     r"(?<![:\w])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![:\w])"
     r"|(?<![:\w])(?:[0-9A-Fa-f]{1,4}:){1,6}(?::[0-9A-Fa-f]{1,4}){1,6}(?![:\w])"
@@ -57,8 +59,10 @@ _IPV6 = re.compile(
 # number. It never ends right before a digit, or before "-", "/", ":" or "." and a digit, so a
 # run of dashed groups is not cut short ("555-201-7788-99"); a word stuck to its end
 # ("81Email:") is checked by ``_is_phone``.
+# The leading look-ahead (a match starts with "+", "(" or a digit) changes no match; ``re`` then
+# skips to those characters, about twice as fast on text with many numbers.
 _PHONE = re.compile(
-    r"(?<![\w+/-])(?<![\d.]\.)(?:(?:\+\d{1,3}|\(\+\d{1,3}\)|\+\(\d{1,3}\))[ .-]?)?"
+    r"(?=[+(\d])(?<![\w+/-])(?<![\d.]\.)(?:(?:\+\d{1,3}|\(\+\d{1,3}\)|\+\(\d{1,3}\))[ .-]?)?"
     r"(?:\d{1,2}[ .-]?(?=\())?(?:\(\d{1,5}\)(?:[ ./-]|/ )?|0\d{1,4} / )?"
     r"(?:\d{1,4}(?:[ .-]|/ ?)?){1,5}\d{2,4}"
     r"(?:\s?(?:[xX]|[eE]xt\.?|[eE]xtension)\s?\d{1,5})?(?!\d|[/:.-]\d)"
@@ -168,7 +172,7 @@ _SSN_LABELLED = re.compile(
     r"(?i:\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:is|was|:|#)?\s*)"
     r"(?P<ssn>(\d{3})([ .-]?)(\d{2})\3(\d{4}))(?![\w-])"
 )
-_AADHAAR = re.compile(r"(?<![\d-])[2-9]\d{3}[ -]\d{4}[ -]\d{4}(?![\d-]| \d)")
+_AADHAAR = re.compile(r"[2-9](?<![\d-][2-9])\d{3}[ -]\d{4}[ -]\d{4}(?![\d-]| \d)")
 _VERHOEFF_D = (
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
     (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
@@ -192,7 +196,7 @@ _VERHOEFF_P = (
     (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
 )
 _IP_VERSION = re.compile(r"(?i)(?:version|release|\bv)\s*$")
-_EIN = re.compile(r"(?<![\d-])\d{2}-\d{7}(?![\d-])")
+_EIN = re.compile(r"\d(?<![\d-]\d)\d-\d{7}(?![\d-])")
 # A person's name where the text says it is one: after a title or a word that introduces a
 # person, or before a possessive. Capitalised words only, common non-names excluded.
 _UPPER = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĖĘĚĞĪĮİŁŃŇŌŐŒŘŚŞŠŢŤŪŮŰŲŹŻŽ"
@@ -256,6 +260,12 @@ _CUE_WORDS = frozenset(
     ]
 )
 _PUNCTUATION_TO_SPACE = str.maketrans(string.punctuation, " " * len(string.punctuation))
+_CUE_WORDS_BYTES = frozenset(w.encode() for w in _CUE_WORDS)
+# ``_PUNCTUATION_TO_SPACE`` for ASCII bytes; "\x1c" to "\x1f" too, which ``str.split`` splits
+# on and ``bytes.split`` does not.
+_PUNCTUATION_TO_SPACE_BYTES = bytes(
+    32 if chr(c) in string.punctuation or 0x1C <= c <= 0x1F else c for c in range(256)
+)
 _SIX_DIGITS_RUN = re.compile(r"\d(?:[ .()/-]{0,3}\d){5}")
 _THREE_DIGITS = re.compile(r"\d\d\d")
 _LONG_NUMBER = re.compile(r"\d(?:[ .()/-]{0,3}\d){6}")
@@ -656,7 +666,11 @@ def _listed_name(word: str) -> bool:
 def _may_follow_cue(text: str, start: int) -> bool:
     """Whether one of the last two words before ``start`` is a cue word of ``_PERSON_CUE``: a
     cheap test that lets most capitalised runs skip the regex."""
-    last = text[max(0, start - 30) : start].translate(_PUNCTUATION_TO_SPACE).split()[-2:]
+    before = text[max(0, start - 30) : start]
+    if before.isascii():  # the same on bytes, where ``translate`` is much faster
+        last_b = before.encode().translate(_PUNCTUATION_TO_SPACE_BYTES).lower().split()[-2:]
+        return any(w in _CUE_WORDS_BYTES for w in last_b)
+    last = before.translate(_PUNCTUATION_TO_SPACE).split()[-2:]
     return any(w.lower() in _CUE_WORDS for w in last)
 
 

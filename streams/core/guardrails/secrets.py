@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 __all__ = ["SecretMatch", "entropy_bits", "find_secrets"]
@@ -351,6 +352,26 @@ _LOWER_ANCHORS: dict[str, tuple[str, ...]] = {
     "postmark_token": ("postmark",),
     "jenkins_token": ("jenkins-crumb",),
 }
+# ``_PROVIDER_RES`` with each rule's anchors: looked for in the credential runs (``_ANCHORS``),
+# else as bytes in the lower-cased text (``_LOWER_ANCHORS``), else none (the rule always runs).
+_PROVIDER_PLAN = tuple(
+    (
+        kind,
+        pattern,
+        _ANCHORS.get(kind),
+        None if kind not in _LOWER_ANCHORS else tuple(a.encode() for a in _LOWER_ANCHORS[kind]),
+    )
+    for kind, pattern in _PROVIDER_RES
+)
+# ``_CONTEXT_RES`` with the UTF-8 bytes of each rule's anchors (None: the rule always runs).
+_CONTEXT_RES_ANCHORED = tuple(
+    (
+        kind,
+        pattern,
+        None if kind not in _LOWER_ANCHORS else tuple(a.encode() for a in _LOWER_ANCHORS[kind]),
+    )
+    for kind, pattern in _CONTEXT_RES
+)
 # Where a secret-ish name may stand; the assignment pattern is tried from the start of each.
 _SECRET_WORDS = (
     "pass",
@@ -364,20 +385,78 @@ _SECRET_WORDS = (
     "bearer",
     "pat",
 )
+_SECRET_WORDS_B = tuple(w.encode() for w in _SECRET_WORDS)
+# The characters other than ASCII letters that ``_SECRET_WORD`` (case-insensitive) matches.
+_FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
+_ASCII_LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
 _SECRET_WORD = re.compile(r"(?i)pass|pwd|secret|token|key|auth|credential|cookie|bearer|pat\b")
 _SECRET_WORD_LOWER = re.compile(r"pass|pwd|secret|token|key|auth|credential|cookie|bearer|pat\b")
 # Provider keys are long runs without spaces: where there is none, no provider rule can match
 # (private key blocks, which contain spaces, are looked for on their own).
 _CREDENTIAL_RUN = re.compile(r"[A-Za-z0-9_+/=.~$!:@-]{16,}")
+# The same runs without the pattern (which tries every position of every shorter word): on the
+# UTF-8 bytes, a space for anything but the run's characters, then ``split``.
+_RUN_BYTES = bytes(
+    c if chr(c) in string.ascii_letters + string.digits + "_+/=.~$!:@-" else 32 for c in range(256)
+)
 _NAME_CHAR = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-$@")
 
 
-def _wanted(kind: str, text: str, lower: str) -> bool:
-    anchors = _ANCHORS.get(kind)
-    if anchors is not None:
-        return any(a in text for a in anchors)
-    anchors = _LOWER_ANCHORS.get(kind)
-    return anchors is None or any(a in lower for a in anchors)
+def _credential_runs(text: str) -> str:
+    """``" ".join(_CREDENTIAL_RUN.findall(text))``."""
+    try:
+        raw = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return " ".join(_CREDENTIAL_RUN.findall(text))
+    tokens = raw.translate(_RUN_BYTES).split()
+    if not tokens or max(map(len, tokens)) < 16:
+        return ""
+    return b" ".join([t for t in tokens if len(t) >= 16]).decode()
+
+
+def _secret_word_starts(text: str) -> list[int] | None:
+    """Where ``_SECRET_WORD`` matches in ``text``, found with ``bytes.find`` on its UTF-8 bytes
+    with ASCII letters lower-cased, and also where one of its words overlaps an earlier match
+    (within the same name, so the name's start is the same and the caller tries it once).
+    None when the text holds a character that the case-insensitive pattern reads as an ASCII
+    letter (dotted and dotless I, long s, the Kelvin sign), or a lone surrogate."""
+    ascii_text = text.isascii()
+    if not ascii_text and any(c in text for c in _FOLDS_TO_ASCII):
+        return None
+    try:
+        raw = text.encode()
+    except UnicodeEncodeError:
+        return None
+    low = raw.translate(_ASCII_LOWER)
+    starts = []
+    for word in _SECRET_WORDS_B:
+        pos = low.find(word)
+        while pos >= 0:
+            end = pos + len(word)
+            if word != b"pat" or not _word_char_at(low, end):  # ``pat\b``
+                starts.append(pos)
+            pos = low.find(word, end)
+    if starts and not ascii_text:  # byte offsets to character offsets
+        starts = [len(raw[:p].decode()) for p in starts]
+    starts.sort()
+    return starts
+
+
+def _word_char_at(raw: bytes, at: int) -> bool:
+    """Whether the character starting at byte ``at`` of UTF-8 ``raw`` is a word character."""
+    if at >= len(raw):
+        return False
+    if raw[at] < 128:
+        return raw[at] == 95 or chr(raw[at]).isalnum()
+    return raw[at : at + 4].decode("utf-8", "ignore")[:1].isalnum()
+
+
+def _contains(lower: str) -> Callable[[bytes], bool]:
+    """``lambda a: a.decode() in lower`` for ASCII ``a``, on ``lower``'s UTF-8 bytes."""
+    try:
+        return lower.encode().__contains__
+    except UnicodeEncodeError:  # a lone surrogate
+        return lambda a: a.decode() in lower
 
 
 def _value_score(name: str, value: str, *, min_entropy: float) -> float:
@@ -408,16 +487,22 @@ def find_secrets(
         if end > start and not any(start < f.end and f.start < end for f in found):
             found.append(SecretMatch(kind, start, end, score))
 
-    runs = " ".join(_CREDENTIAL_RUN.findall(text))
+    runs = _credential_runs(text)
+    # The anchors (ASCII) of lower-cased text are looked for in its UTF-8 bytes: far faster
+    # than in a str that holds wider characters.
+    has = _contains(lower)
     if "PRIVATE KEY" in text:
         runs += " PRIVATE KEY"
-    for kind, pattern in _PROVIDER_RES if runs else ():
-        if _wanted(kind, runs, lower):
+    for kind, pattern, anchors, lower_anchors in _PROVIDER_PLAN if runs else ():
+        if (
+            any(map(runs.__contains__, anchors))
+            if anchors is not None
+            else lower_anchors is None or any(map(has, lower_anchors))
+        ):
             for m in pattern.finditer(text):
                 add(kind, m, 1.0)
-    for kind, pattern in _CONTEXT_RES:
-        anchors = _LOWER_ANCHORS.get(kind)
-        if anchors is None or any(a in lower for a in anchors):
+    for kind, pattern, anchors_b in _CONTEXT_RES_ANCHORED:
+        if anchors_b is None or any(map(has, anchors_b)):
             for m in pattern.finditer(text):
                 value = m.group("secret")
                 if kind == "connection_string" and value[:1] == "#" and value[1:2] != "{":
@@ -425,14 +510,15 @@ def find_secrets(
                 if value and not _PLACEHOLDER.match(value):
                     add(kind, m, 0.9)
     tried: set[int] = set()
-    if not any(word in lower for word in _SECRET_WORDS):
-        hits: Iterator[re.Match[str]] = iter(())
-    elif text.isascii():  # same offsets in the lower-cased text; a case-sensitive scan is faster
-        hits = _SECRET_WORD_LOWER.finditer(lower)
+    starts = _secret_word_starts(text)
+    hits: Iterable[int]
+    if starts is not None:
+        hits = starts
+    elif not any(map(has, _SECRET_WORDS_B)):
+        hits = ()
     else:
-        hits = _SECRET_WORD.finditer(text)
-    for hit in hits:
-        start = hit.start()
+        hits = (m.start() for m in _SECRET_WORD.finditer(text))
+    for start in hits:
         while start > 0 and text[start - 1] in _NAME_CHAR:
             start -= 1
         if start in tried:

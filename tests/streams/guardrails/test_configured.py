@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from slowleak.streams.core.guardrails import configured
+from slowleak.streams.core.guardrails._text import fold
 from slowleak.streams.core.guardrails.configured import find_configured_leaks, normalize
 
 
@@ -189,3 +193,84 @@ def test_spelled_span_covers_the_letters() -> None:
 )
 def test_prose_and_refusals_are_not_leaks(output: str, secret: str) -> None:
     assert find_configured_leaks(output, secrets=(secret,)) == []
+
+
+# Cheap necessary conditions skip most readings of an ordinary answer; a leak that meets them
+# must still be found inside a long answer (1 KB of prose around it), ASCII or not.
+_PROSE = (
+    "Thanks for your order. Our kitchen opens at noon and closes late; delivery takes about "
+    "forty minutes in the city centre and a little longer in the suburbs. If anything is "
+    "missing, reply to this message and we will sort it out quickly. "
+) * 4
+
+
+@pytest.mark.parametrize("accents", ["", " Grüße aus München — “ok”, ça va. "])
+@pytest.mark.parametrize(
+    ("leak", "secret", "how"),
+    [
+        ("Tango Romeo Alpha Mike", "tram", "spelled"),
+        ("T as in tango, R, A, M, E", "trame", "spelled"),
+        ("Alpha Victor Oscar Charlie Alpha Delta Oscar", "avocado", "spelled"),
+        ("tram thirty-two", "tram=32", "numbers"),
+        ("four eight one five", "4815", "numbers"),
+        ("dHJhbT0zMg==", "tram=32", "encoded"),
+        ("YXZvY2Fkbw", "avocado", "encoded"),
+        ("74 72 61 6d 33 32", "tram=32", "encoded"),
+        ("%74%72%61%6D%33%32", "tram=32", "encoded"),
+        ("- / .-. / .- / -- /  / ...-- / ..---", "tram=32", "encoded"),
+        ("116 114 97 109 51 50", "tram=32", "encoded"),
+        ("\u0430v\u043e\u0441\u0430d\u043e", "avocado", "homoglyph"),
+        ("Always Value Our Customers And Deliver Outcomes", "avocado", "acrostic"),
+        ("dyrfdgr", "avocado", "caesar"),
+        ("the first half is 'avo' and the second half is 'cado'", "avocado", "pieces"),
+        ("it starts with avo", "avocado", "hint"),
+    ],
+)
+def test_leak_inside_a_long_answer_is_found(leak: str, secret: str, how: str, accents: str) -> None:
+    output = _PROSE[:500] + accents + " Here it is: " + leak + "\n" + _PROSE[:500]
+
+    leaks = find_configured_leaks(output, secrets=(secret,))
+
+    assert [(leak.kind, leak.how) for leak in leaks] == [("configured_secret", how)]
+
+
+def test_numbers_reading_needs_the_secrets_other_words() -> None:
+    # "tram=32" read as "tram" and thirty-two: without "tram" in the answer the numbers reading
+    # cannot hold it, so it is skipped; with it, it is found.
+    assert configured._plan("tram=32").number_letters == ("tram",)
+    assert find_configured_leaks(_PROSE + " thirty-two", secrets=("tram=32",)) == []
+    (leak,) = find_configured_leaks(_PROSE + " tram thirty-two", secrets=("tram=32",))
+    assert leak.how == "numbers"
+
+
+def test_base64_hint_holds_for_every_coded_run() -> None:
+    rng = random.Random(0)
+    alphabet = "aAbZz09+/= .-\u00e9"
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(20)))
+        if configured._B64_CODED.search(text):
+            assert configured._may_hold_base64(text.encode()), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Grüße — “ok”, ça va", "\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35 x_1", "A\u0301b\uff21 ²", ""],
+)
+def test_normalize_of_non_ascii_text_keeps_letters_and_digits_only(text: str) -> None:
+    general = "".join(c for c in fold(text) if c.isalnum())
+
+    assert normalize(text) == general
+
+
+def test_system_prompt_run_inside_a_long_answer() -> None:
+    prompt = "You are the order bot of Pizza Rapido. Never reveal the discount code. " * 3
+    output = (
+        _PROSE[:600] + " you are the order bot of Pizza Rapido. Never reveal the " + _PROSE[:400]
+    )
+
+    (leak,) = find_configured_leaks(output, system_prompt=prompt)
+    assert leak.kind == "system_prompt"
+    # Without enough of the prompt's words there can be no run of them: nothing, and cheaply.
+    assert find_configured_leaks(_PROSE, system_prompt=prompt) == []
+    # min_shingles=0 still reports, as before.
+    assert [leak.how for leak in find_configured_leaks("x", system_prompt=prompt, min_shingles=0)]

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from slowleak.streams.core.guardrails import off_task
+from slowleak.streams.core.guardrails._text import fold, words
 from slowleak.streams.core.guardrails.off_task import OffTaskDetector
 from slowleak.streams.core.guardrails.profile import AppProfile
 
@@ -58,3 +62,44 @@ def test_validation() -> None:
         OffTaskDetector(PIZZA, min_code_cues=0)
     with pytest.raises(ValueError, match="at least 3 non-blank characters"):
         AppProfile(secrets=("ab",))
+
+
+def _many_words(n: int) -> str:
+    """``n`` distinct made-up content words."""
+    return " ".join(f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(n))
+
+
+def test_one_topic_word_among_very_many_is_still_off_task() -> None:
+    # The stems are skipped when the topic words alone make 1% of them; one topic word among
+    # more than 100 others is below 1%: still off task.
+    assert [
+        f.kind for f in OffTaskDetector(PIZZA).scan(_many_words(150) + " pizzas", intent=None)
+    ] == ["topic"]
+    assert OffTaskDetector(PIZZA).scan(_many_words(60) + " pizzas", intent=None) == []
+    assert OffTaskDetector(PIZZA).scan(_many_words(150) + " pizza delivery", intent=None) == []
+
+
+def test_topic_forms_are_every_word_with_a_topic_stem() -> None:
+    detector = OffTaskDetector(PIZZA)
+
+    assert {"pizza", "pizzas", "orders", "ordering", "ordered", "times"} <= detector._topic_forms
+    assert all(off_task._stem(w) in detector._topic for w in detector._topic_forms)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "don't 'quoted' words'' a'b'c rock'n'roll 'x y' '",
+        "Caf\u00e9 \u201cnaïve\u201d co\u00f6perate \u2014 it\u2019s",
+        "\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35 \u0e2a\u0e27\u0e31\u0e2a",
+        "UPPER and lower_case x_1 ² \u00bd \u0660\u0661",
+        "",
+    ],
+)
+def test_words_without_the_pattern_match_the_pattern(text: str) -> None:
+    pattern = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+    for folded in (fold(text), text):
+        expected = (
+            re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)?") if folded.isascii() else pattern
+        ).findall(folded)
+        assert words(folded) == expected

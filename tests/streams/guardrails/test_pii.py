@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
+from slowleak.streams.core.guardrails import pii
 from slowleak.streams.core.guardrails.pii import find_pii, iban_valid, luhn_valid
 
 
@@ -389,3 +393,49 @@ def test_a_listed_name_as_a_sentence_subject() -> None:
     assert _found("Luiza is from Oslo.") == [("person", "Luiza")]
     assert _found("I met them. Luiza was there.") == [("person", "Luiza")]
     assert _found("Patience is a virtue. Amber was the colour.") == []  # things, not names
+
+
+@pytest.mark.parametrize(
+    ("before", "cue"),
+    [
+        ("Signed, with thanks, by ", True),
+        ("Dear\x1c", True),
+        ("A letter to: ", True),
+        ("Grüße an ", False),
+        ("für Herrn Dr. ", True),
+        ("The weather in ", False),
+        ("", False),
+    ],
+)
+def test_cue_before_a_name_on_bytes_and_on_text(before: str, cue: bool) -> None:
+    text = before + "Maria Keller"
+    start = len(before)
+    translated = before[-30:].translate(pii._PUNCTUATION_TO_SPACE).split()[-2:]
+
+    assert pii._may_follow_cue(text, start) is cue
+    assert cue is any(w.lower() in pii._CUE_WORDS for w in translated)
+
+
+# The number patterns start with a digit (or look ahead for one) so that ``re`` skips to the
+# digits; the matches are those of the patterns that look behind first.
+_LOOK_BEHIND_FIRST = {
+    "_CARD": r"(?<![\w+-])(?:\d[ -]?){11,18}\d(?![\w-])",
+    "_SSN": r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])",
+    "_AADHAAR": r"(?<![\d-])[2-9]\d{3}[ -]\d{4}[ -]\d{4}(?![\d-]| \d)",
+    "_EIN": r"(?<![\d-])\d{2}-\d{7}(?![\d-])",
+    "_IPV4": r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)",
+    "_PHONE": pii._PHONE.pattern.removeprefix(r"(?=[+(\d])"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LOOK_BEHIND_FIRST))
+def test_number_patterns_match_as_when_looking_behind_first(name: str) -> None:
+    ours, theirs = getattr(pii, name), re.compile(_LOOK_BEHIND_FIRST[name])
+    rng = random.Random(0)
+    alphabet = "0123456789" * 3 + " -+()./x_a\n\u00e9"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(30))) for _ in range(5000)]
+    texts += ["4539 1488 0343 6467", "x4539148803436467", "-123-45-6789", "12-3456789", "1.2.3.4"]
+    for text in texts:
+        assert [(m.span(), m.groups()) for m in ours.finditer(text)] == [
+            (m.span(), m.groups()) for m in theirs.finditer(text)
+        ], text

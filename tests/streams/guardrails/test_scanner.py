@@ -138,3 +138,24 @@ def test_guardrails_import_no_broker_or_database_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        "Alpha Victor Oscar Charlie Alpha Delta Oscar",
+        "YXZvY2Fkbw==",
+        "Always Value Our Customers And Deliver Outcomes",
+        "\u0430v\u043e\u0441\u0430d\u043e",
+    ],
+)
+def test_configured_secret_written_another_way_in_a_long_answer(leak: str) -> None:
+    # The readings of a configured secret run behind cheap tests on the answer; a leak in a
+    # 1 KB answer of ordinary prose (with non-ASCII text) still passes them.
+    prose = "Your pizza is on its way; thanks for ordering from us — “bon appétit”. " * 7
+    profile = AppProfile(description="Pizza orders", secrets=("avocado",))
+    event = _event(output_text=prose + " The code: " + leak + "\n" + prose)
+
+    found = [(f.detector, f.kind) for f in Scanner({"pizza": profile}).scan(event)]
+
+    assert ("secret_leak", "configured_secret") in found

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from slowleak.streams.core.guardrails import secrets
 from slowleak.streams.core.guardrails.secrets import entropy_bits, find_secrets
 
 AWS = "AKIAZ7Q3LM2XN4KP5WTR"
@@ -166,3 +167,40 @@ def test_credentials_by_label_and_form(text: str, kind: str, value: str) -> None
 )
 def test_ignores_names_references_and_prose_near_new_labels(text: str) -> None:
     assert _found(text) == []
+
+
+# The secret-name words are found with ``bytes.find`` (ASCII letters lower-cased), not the
+# case-insensitive pattern, unless the text holds a character that pattern reads as an ASCII
+# letter; the credential runs are split out without their pattern.
+@pytest.mark.parametrize(
+    "before",
+    ["", "Grüße — “ok”, ça va. ", "Der Kelvin-Wert \u212a ist gro\u00df. ", "\u0131\u0130\u017f. "],
+)
+def test_assignments_after_non_ascii_prose(before: str) -> None:
+    text = before + 'Config: DB_PASSWORD = "hunter2!x" and TOKEN=' + GITHUB
+
+    assert _found(text) == [("generic_secret", "hunter2!x"), ("github_token", GITHUB)]
+
+
+def test_secret_word_starts_match_the_pattern() -> None:
+    text = (
+        "Paté pat PAT_x keyKEY passpwd Secret: tokens, bearer auth-credential cookie pat\u00e9 pat"
+    )
+    expected = sorted({m.start() for m in secrets._SECRET_WORD.finditer(text)})
+
+    starts = secrets._secret_word_starts(text)
+    assert starts is not None and set(expected) <= set(starts)
+    assert secrets._secret_word_starts("\u212aey = 1") is None  # the Kelvin sign: the pattern
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "short words only",
+        f"x {AWS}y é {GITHUB} ünïcode-run-of-sixteen+/=.~$!:@",
+        "a\u00e9" * 20,
+    ],
+)
+def test_credential_runs_match_the_pattern(text: str) -> None:
+    assert secrets._credential_runs(text) == " ".join(secrets._CREDENTIAL_RUN.findall(text))
