@@ -445,6 +445,34 @@ for _i, (_name, _) in enumerate(_CUE_RES):
         _CUES_OF_WORD[_word] = (*_CUES_OF_WORD.get(_word, ()), _i)
 _TRIGGER_WORDS = frozenset(_CUES_OF_WORD)
 _DELIMITER_INDEX = [name for name, _ in _CUE_RES].index("delimiter")
+
+
+def _role_switch_words(tokens: list[str]) -> bool:
+    """Whether ``tokens`` hold the words every reading of ``role_switch`` needs besides "you":
+    "longer", "anymore" or "switch(ing)" (roles), or "new / real / true" and "job / role ..."."""
+    return not _SWITCH_WORDS.isdisjoint(tokens) or (
+        not _NEW_WORDS.isdisjoint(tokens) and not _DUTY_WORDS.isdisjoint(tokens)
+    )
+
+
+_SWITCH_WORDS = frozenset({"longer", "anymore", "switch", "switching"})
+_NEW_WORDS = frozenset({"new", "real", "true"})
+_DUTY_WORDS = frozenset({"job", "role", "task", "purpose", "function", "identity"})
+_SAFETY_WORDS = frozenset(
+    {"safety", "content", "ethical", "moral", "lifted", "removed", "disabled", "suspended", "off"}
+)
+
+
+def _safety_off_words(tokens: list[str]) -> bool:
+    """Whether ``tokens`` hold a word every reading of ``safety_off`` needs ("safety filters",
+    "restrictions are lifted / off")."""
+    return not _SAFETY_WORDS.isdisjoint(tokens)
+
+
+#: Cues whose trigger words are common ("you", "rules") are tried only when another word they
+#: need is present: a cheap test on the words that leaves the cue's matches as they were.
+_GATES = {"role_switch": _role_switch_words, "safety_off": _safety_off_words}
+_GATED = frozenset(i for i, (name, _) in enumerate(_CUE_RES) if name in _GATES)
 _CUE_RE = re.compile("|".join(f"(?:{pattern})" for pattern in _CUES.values()))
 #: The cues but links and addresses (leetspeak spelled out changes the digits of a URL).
 _CUE_RE_WORDS = re.compile(
@@ -458,6 +486,8 @@ _SPACES = re.compile(r" {2,}")
 _LEET = str.maketrans("013457", "oieast")
 _LEET_DIGITS = frozenset("013457")
 _REVERSE_WORDS = frozenset({"backwards", "reversed", "reverse"})
+#: "Ignore", "forget" in Chinese and Japanese: the override below needs one of them.
+_CJK_VERBS = ("忽略", "无视", "無視", "忘记", "忘掉", "忘れ", "不要理会", "别管")
 #: "Ignore the previous instructions" in Chinese and Japanese (either order).
 _OVERRIDE_CJK = re.compile(
     r"(?:忽略|无视|無視|忘记|忘掉|忘れ|不要理会|别管)[^。.!?\uff01\uff1f\n]{0,16}"
@@ -536,13 +566,17 @@ def _deobfuscated(folded: str, tokens: list[str]) -> list[str]:
     spelled out ("1gn0r3") and, when the text speaks of reading backwards, reversed: each
     reading that brings a cue's trigger word the text did not have."""
     readings = []
-    singles = list(map(len, tokens)).count(1)
+    singles = list(map(len, tokens)).count(1)  # spaced-out letters are words of one
     if singles >= 8 and 2 * singles >= len(tokens):
         readings.append(_SPACES.sub(" ", _ONE_SPACE.sub("", folded)))
-    mixed = list(itertools.filterfalse(str.isdigit, itertools.filterfalse(str.isalpha, tokens)))
+    # Two leetspeak words hold two of the digits that stand for letters (counted in C first).
+    if sum(map(folded.count, "013457")) >= 2:
+        mixed = itertools.filterfalse(str.isdigit, itertools.filterfalse(str.isalpha, tokens))
+    else:
+        mixed = iter(())
     leet = {
         token
-        for token in (mixed if len(mixed) >= 2 else ())
+        for token in mixed
         if _LEET_DIGITS.issuperset(c for c in token if c.isdigit())
         and token.rstrip("0123456789").translate(_LEET).isalpha()  # not "11th"
         and token.translate(_LEET).isalpha()
@@ -552,7 +586,7 @@ def _deobfuscated(folded: str, tokens: list[str]) -> list[str]:
         for token in sorted(leet, key=len, reverse=True):
             out = out.replace(token, token.translate(_LEET))
         readings.append(out)
-    if not _REVERSE_WORDS.isdisjoint(tokens):
+    if ("revers" in folded or "backwards" in folded) and not _REVERSE_WORDS.isdisjoint(tokens):
         readings.append(folded[::-1])
     if not readings:
         return readings
@@ -624,6 +658,9 @@ def _features(text: str) -> tuple[set[str], set[str], list[tuple[int, int]]]:
         for i in _CUES_OF_WORD[word]:
             present.setdefault(i, []).append(word)
     present[_DELIMITER_INDEX] = []
+    for i in _GATED.intersection(present):
+        if not _GATES[_CUE_RES[i][0]](tokens):
+            del present[i]
     for i in sorted(present):
         name, pattern = _CUE_RES[i]
         if i == _DELIMITER_INDEX:
@@ -638,7 +675,11 @@ def _features(text: str) -> tuple[set[str], set[str], list[tuple[int, int]]]:
         feats.add("#role_short")  # a short prompt that gives the model a role first
     if _INSTRUCTION_WORDS.intersection(tokens):
         feats.add("#instr_word")
-    if not folded.isascii() and _OVERRIDE_CJK.search(folded) is not None:
+    if (
+        not folded.isascii()
+        and any(verb in folded for verb in _CJK_VERBS)
+        and _OVERRIDE_CJK.search(folded) is not None
+    ):
         feats.add("#override_ml")
     # A cue that reads only once the text is de-obfuscated: spaced letters, leetspeak, reversed.
     if _hidden_cue(folded, tokens):
