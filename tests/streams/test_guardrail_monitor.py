@@ -93,6 +93,39 @@ def test_a_jailbreak_campaign_raises_the_injection_rate_alert_and_quiet_traffic_
     assert "prompt_injection findings on order-bot rose from" in rate[0].summary
 
 
+def test_names_in_most_answers_do_not_hide_a_rise_of_e_mail_addresses() -> None:
+    # A greeting by name in 60% of answers is the app's ordinary baseline; a prompt change that
+    # starts quoting customers' e-mail addresses in one answer in ten must still stand out.
+    rng = random.Random(11)
+    greeting = "Thanks Maria Lopez, your order is in: about 25 minutes."
+
+    def answer(i: int, leak: float) -> InteractionEvent:
+        if rng.random() < leak:
+            return call(i, output_text=f"Sent the receipt to customer{i}@example.com for you.")
+        return call(i, output_text=greeting if rng.random() < 0.6 else "Your order is in.")
+
+    processor = Processor(detectors=[GuardrailMonitor()])
+    quiet = [answer(i, 0.0) for i in range(WARMUP + 2_000)]
+    out = Output()
+    processor.interactions(records(quiet), out)
+    assert [a.kind for a in out.alerts] == []
+    leaking = [answer(i, 0.1) for i in range(len(quiet), len(quiet) + 1_000)]
+    out = Output()
+    processor.interactions(records(leaking), out)
+    rate = [a for a in out.alerts if a.kind == "guardrail_rate"]
+    assert [(a.labels["detector"], a.labels.get("finding")) for a in rate] == [("pii_leak", None)]
+    assert int(rate[0].event_id[1:]) - len(quiet) < 300
+    # The names have their own rate, labelled with the kind: it rises, it alerts.
+    names = [call(i, output_text=greeting) for i in range(len(quiet) + 1_000, len(quiet) + 1_500)]
+    out = Output()
+    processor.interactions(records(names), out)
+    rate = [a for a in out.alerts if a.kind == "guardrail_rate"]
+    assert [(a.labels["detector"], a.labels.get("finding")) for a in rate] == [
+        ("pii_leak", "person")
+    ]
+    assert rate[0].summary.startswith("pii_leak findings (person) on order-bot rose from")
+
+
 def test_stored_text_follows_the_app_policy_and_lengths_stay() -> None:
     e = call(0, output_text="Write to jane.doe@example.com or call me")
     cols = list(EVENT_COLUMNS)

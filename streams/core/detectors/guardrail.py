@@ -10,7 +10,10 @@ the raw value). Two kinds of alert:
   while it lasts: later leaks of the same kind fold into it (the alert lifecycle), and it closes
   by itself after the auto-resolve time.
 - ``guardrail_rate``: per app and detector, the share of calls with a finding rose against the
-  app's own baseline (an attack campaign, a prompt change that leaks). A one-sided Bernoulli
+  app's own baseline (an attack campaign, a prompt change that leaks). Names of people
+  (``pii_leak`` of kind ``person``) have a rate of their own: they are in many ordinary answers
+  (greetings, role-plays), and counted with e-mail addresses and card numbers they would hide a
+  rise of those. A one-sided Bernoulli
   CUSUM bank (:class:`~slowleak.streams.core.stats.bernoulli.BernoulliDrift`, ``"up"``,
   calibrated to about one false alarm per 1,000,000 calls) over a warm-up of
   :data:`WARMUP` calls, with a floor of 1% for the reference rate (findings are rare: what is
@@ -19,13 +22,12 @@ the raw value). Two kinds of alert:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from slowleak.models import Alert, InteractionEvent
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
 from slowleak.streams.core.guardrails import (
-    DETECTORS,
     GUARDRAIL_FINDING_COLUMNS,
     AppProfile,
     Finding,
@@ -35,7 +37,7 @@ from slowleak.streams.core.guardrails import (
 from slowleak.streams.core.rows import Row
 from slowleak.streams.core.stats.bernoulli import BernoulliDrift
 
-__all__ = ["FINDINGS_TABLE", "WARMUP", "GuardrailMonitor"]
+__all__ = ["FINDINGS_TABLE", "RATES", "WARMUP", "GuardrailMonitor"]
 
 FINDINGS_TABLE = "guardrail_findings"
 #: Calls of an app that set its baseline finding rate, per detector.
@@ -45,16 +47,26 @@ RATE_FLOOR = 0.01
 #: Findings that alert at once.
 _AT_ONCE = {"secret_leak": {"low", "medium", "high", "critical"}, "pii_leak": {"high", "critical"}}
 _SEVERITY = {"low": "info", "medium": "warning", "high": "critical", "critical": "critical"}
+#: The rates watched per app: a call counts for one when any of its findings matches.
+RATES: dict[str, Callable[[Finding], bool]] = {
+    "prompt_injection": lambda f: f.detector == "prompt_injection",
+    "pii_leak": lambda f: f.detector == "pii_leak" and f.kind != "person",
+    "pii_leak_person": lambda f: f.detector == "pii_leak" and f.kind == "person",
+    "secret_leak": lambda f: f.detector == "secret_leak",
+    "off_task": lambda f: f.detector == "off_task",
+}
+#: A rate's detector and, for a rate of one kind of finding, that kind.
+_RATE_LABELS = {"pii_leak_person": ("pii_leak", "person")}
 
 
 class _App:
-    """One app: a rate detector per guardrail detector, and calls since its last alert."""
+    """One app: a rate detector per watched rate, and calls since its last alert."""
 
     __slots__ = ("banks", "counts")
 
     def __init__(self) -> None:
-        self.banks = {name: _new_bank() for name in DETECTORS}
-        self.counts = {name: [0, 0] for name in DETECTORS}  # [calls, calls with a finding]
+        self.banks = {name: _new_bank() for name in RATES}
+        self.counts = {name: [0, 0] for name in RATES}  # [calls, calls with a finding]
 
 
 def _new_bank() -> BernoulliDrift:
@@ -67,7 +79,8 @@ class GuardrailMonitor(ObjectDetector[_App]):
     State per app: the rate detectors. Only calls with an input or output text count."""
 
     name: ClassVar[str] = "guardrail"
-    version: ClassVar[int] = 1
+    #: 2: people's names have a rate of their own (a state of version 1 starts a new baseline).
+    version: ClassVar[int] = 2
 
     def __init__(
         self,
@@ -112,9 +125,8 @@ class GuardrailMonitor(ObjectDetector[_App]):
                 self._rows.extend(finding_row(event, f) for f in findings)
                 alerts += self._at_once(event, findings)
             app = self.obj(event.app)
-            found = {f.detector for f in findings}
             for name, bank in app.banks.items():
-                hit = name in found
+                hit = any(map(RATES[name], findings))
                 counts = app.counts[name]
                 counts[0] += 1
                 counts[1] += hit
@@ -171,13 +183,18 @@ class GuardrailMonitor(ObjectDetector[_App]):
         return out
 
     def _rate_alert(
-        self, event: InteractionEvent, detector: str, bank: BernoulliDrift, counts: list[int]
+        self, event: InteractionEvent, rate: str, bank: BernoulliDrift, counts: list[int]
     ) -> Alert:
+        detector, finding = _RATE_LABELS.get(rate, (rate, ""))
+        what = f"{detector} findings ({finding})" if finding else f"{detector} findings"
+        labels = {"env": event.env, "detector": detector} | (
+            {"finding": finding} if finding else {}
+        )
         reference = bank.measured or 0.0
         since = bank.n - (bank.change_index or 0)
         estimate = bank.estimate or 0.0
         return Alert(
-            alert_id=alert_id("guardrail_rate", event.app, event.env, detector, str(bank.n)),
+            alert_id=alert_id("guardrail_rate", event.app, event.env, rate, str(bank.n)),
             kind="guardrail_rate",
             severity="critical" if detector in ("secret_leak", "prompt_injection") else "warning",
             status="firing",
@@ -185,15 +202,16 @@ class GuardrailMonitor(ObjectDetector[_App]):
             event_id=event.event_id,
             app=event.app,
             model=event.model,
-            labels={"env": event.env, "detector": detector},
+            labels=labels,
             summary=(
-                f"{detector} findings on {event.app} rose from {reference:.1%} of calls to about "
+                f"{what} on {event.app} rose from {reference:.1%} of calls to about "
                 f"{estimate:.1%} over the last {since:,} calls ({counts[1]:,} of {counts[0]:,} "
                 "calls flagged since the baseline was set): see guardrail_findings"
             ),
             details={
                 "env": event.env,
                 "detector": detector,
+                **({"finding": finding} if finding else {}),
                 "reference": reference,
                 "estimate": estimate,
                 "since_calls": since,

@@ -31,6 +31,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -570,10 +571,9 @@ def _deobfuscated(folded: str, tokens: list[str]) -> list[str]:
     if singles >= 8 and 2 * singles >= len(tokens):
         readings.append(_SPACES.sub(" ", _ONE_SPACE.sub("", folded)))
     # Two leetspeak words hold two of the digits that stand for letters (counted in C first).
+    mixed: Iterable[str] = ()
     if sum(map(folded.count, "013457")) >= 2:
         mixed = itertools.filterfalse(str.isdigit, itertools.filterfalse(str.isalpha, tokens))
-    else:
-        mixed = iter(())
     leet = {
         token
         for token in mixed
