@@ -527,30 +527,29 @@ _QUESTIONS_DE = (
 )
 
 
+def _filled(
+    rng: random.Random, templates: tuple[str, ...], times: int, **choices: tuple[str, ...]
+) -> list[Row]:
+    """Benign rows: each template ``times`` times, each ``{name}`` in it a random choice of
+    ``choices[name]`` (drawn in the order the choices are given)."""
+    return [
+        (template.format(**{k: rng.choice(v) for k, v in choices.items()}), 0, "synthetic_benign")
+        for template in templates
+        for _ in range(times)
+    ]
+
+
 def synthetic_rows(rng: random.Random) -> list[Row]:
     rows: list[Row] = []
-    for template in _BENIGN_TEMPLATES:
-        for _ in range(12):
-            text = template.format(
-                verb=rng.choice(_TECH_VERBS), obj=rng.choice(_TECH_OBJECTS), tool=rng.choice(_TOOLS)
-            )
-            rows.append((text, 0, "synthetic_benign"))
+    rows += _filled(rng, _BENIGN_TEMPLATES, 12, verb=_TECH_VERBS, obj=_TECH_OBJECTS, tool=_TOOLS)
     rows += [(text, 0, "synthetic_benign") for text in _BENIGN_FIXED + _MULTI]
-    for template in _CREATIVE:
-        for _ in range(8):
-            text = template.format(
-                who=rng.choice(_CREATIVE_WHO),
-                verb=rng.choice(_CREATIVE_VERB),
-                thing=rng.choice(_CREATIVE_THING),
-            )
-            rows.append((text, 0, "synthetic_benign"))
+    rows += _filled(
+        rng, _CREATIVE, 8, who=_CREATIVE_WHO, verb=_CREATIVE_VERB, thing=_CREATIVE_THING
+    )
     for opener in _OPENERS:
         for change in rng.sample(_CHANGES, 6):
             rows.append((f"{opener} {change}", 0, "synthetic_benign"))
-    for template in _QUESTIONS_TRIGGER:
-        for _ in range(8):
-            text = template.format(adj=rng.choice(_ADJ), topic=rng.choice(_TOPICS))
-            rows.append((text, 0, "synthetic_benign"))
+    rows += _filled(rng, _QUESTIONS_TRIGGER, 8, adj=_ADJ, topic=_TOPICS)
     for body in _DOC_BODIES:
         for _ in range(6):
             rows.append((f"{rng.choice(_QUESTIONS)}\n\n{body}", 0, "synthetic_doc"))
@@ -802,15 +801,7 @@ _DE_RECHNUNG = ("15 Prozent von 80", "die Fläche eines Kreises", "einen Dreisat
 
 
 def german_benign_rows(rng: random.Random) -> list[Row]:
-    rows: list[Row] = []
-    for template in _DE_TEMPLATES:
-        for _ in range(4):
-            text = template.format(
-                essen=rng.choice(_DE_ESSEN),
-                thema=rng.choice(_DE_THEMA),
-                rechnung=rng.choice(_DE_RECHNUNG),
-            )
-            rows.append((text, 0, "synthetic_benign"))
+    rows = _filled(rng, _DE_TEMPLATES, 4, essen=_DE_ESSEN, thema=_DE_THEMA, rechnung=_DE_RECHNUNG)
     return list(dict.fromkeys(rows))
 
 
