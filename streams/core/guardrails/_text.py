@@ -6,8 +6,21 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["fold", "folded_words", "words"]
+__all__ = ["LEET_LETTERS", "fold", "folded_words", "words"]
 
+#: Leetspeak: the digits and signs that stand for letters ("1gn0r3", "p@$$w0rd").
+LEET_LETTERS = {
+    "0": "o",
+    "1": "i",
+    "3": "e",
+    "4": "a",
+    "5": "s",
+    "7": "t",
+    "@": "a",
+    "$": "s",
+    "!": "i",
+    "|": "l",
+}
 _INVISIBLE = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _WORD_ASCII = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)?")  # the same on folded ASCII, and faster

@@ -50,25 +50,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 
-from slowleak.streams.core.guardrails._text import fold, folded_words, words
+from slowleak.streams.core.guardrails._text import LEET_LETTERS, fold, folded_words, words
 
 __all__ = ["ConfiguredLeak", "find_configured_leaks", "normalize"]
 
-_LEET = str.maketrans(
-    {
-        "0": "o",
-        "1": "i",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "l",
-    }
+_LEET = str.maketrans(LEET_LETTERS)
+_LEET_BYTES = bytes.maketrans(
+    "".join(LEET_LETTERS).encode(), "".join(LEET_LETTERS.values()).encode()
 )
-_LEET_BYTES = bytes.maketrans(b"013457@$!|", b"oieastasil")
 _NON_ALNUM = re.compile(r"[\W_]+")
 _ALNUM_CHAR = re.compile(r"[^\W_]")
 # Base64 runs (eight characters or more, up to two "=" after) other than an ordinary word

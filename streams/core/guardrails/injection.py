@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 
-from slowleak.streams.core.guardrails._text import fold, words
+from slowleak.streams.core.guardrails._text import LEET_LETTERS, fold, words
 from slowleak.streams.core.guardrails.findings import Finding, severity_for
 
 __all__ = ["MODEL_FILE", "InjectionModel", "PromptInjectionDetector", "features"]
@@ -484,8 +484,8 @@ _B64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 _ONE_SPACE = re.compile(r"(?<=\S) (?=\S)")
 _SPACES = re.compile(r" {2,}")
 #: Leetspeak: a word that mixes letters with the digits that stand for letters ("1gn0r3").
-_LEET = str.maketrans("013457", "oieast")
-_LEET_DIGITS = frozenset("013457")
+_LEET = str.maketrans(LEET_LETTERS)  # words hold letters and digits: the digits are read
+_LEET_DIGITS = "".join(c for c in LEET_LETTERS if c.isdigit())
 _REVERSE_WORDS = frozenset({"backwards", "reversed", "reverse"})
 #: "Ignore", "forget" in Chinese and Japanese: the override below needs one of them.
 _CJK_VERBS = ("忽略", "无视", "無視", "忘记", "忘掉", "忘れ", "不要理会", "别管")
@@ -572,12 +572,12 @@ def _deobfuscated(folded: str, tokens: list[str]) -> list[str]:
         readings.append(_SPACES.sub(" ", _ONE_SPACE.sub("", folded)))
     # Two leetspeak words hold two of the digits that stand for letters (counted in C first).
     mixed: Iterable[str] = ()
-    if sum(map(folded.count, "013457")) >= 2:
+    if sum(map(folded.count, _LEET_DIGITS)) >= 2:
         mixed = itertools.filterfalse(str.isdigit, itertools.filterfalse(str.isalpha, tokens))
     leet = {
         token
         for token in mixed
-        if _LEET_DIGITS.issuperset(c for c in token if c.isdigit())
+        if all(c in _LEET_DIGITS for c in token if c.isdigit())
         and token.rstrip("0123456789").translate(_LEET).isalpha()  # not "11th"
         and token.translate(_LEET).isalpha()
     }
