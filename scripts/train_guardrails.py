@@ -807,7 +807,6 @@ def german_benign_rows(rng: random.Random) -> list[Row]:
 
 HERE = Path(__file__).resolve().parent
 HANDWRITTEN_BENIGN = HERE / "benign_trigger_prompts.txt"
-HANDWRITTEN_ATTACKS = HERE / "injection_prompts.txt"
 
 
 def handwritten_rows(path: Path, label: int) -> list[Row]:
@@ -907,7 +906,12 @@ def main() -> None:
     parser.add_argument("--prune", type=float, default=0.02)
     parser.add_argument("--synthetic-weight", type=float, default=0.5)
     parser.add_argument("--handwritten", type=Path, default=HANDWRITTEN_BENIGN)
-    parser.add_argument("--attacks", type=Path, default=Path(""), help="train on these too")
+    parser.add_argument(
+        "--attacks",
+        type=Path,
+        help="hand-written attacks to train on too (scripts/injection_prompts.txt is kept out of "
+        "training by default: it measures recall on attacks the model never saw)",
+    )
     parser.add_argument(
         "--handwritten-weight", type=float, default=1.0, help="0 leaves the rows out"
     )
@@ -926,7 +930,7 @@ def main() -> None:
         rows += german_benign_rows(random.Random(args.seed + 2))
     if args.handwritten_weight > 0:
         rows += handwritten_rows(args.handwritten, 0)
-        if args.attacks.name:
+        if args.attacks is not None:
             rows += handwritten_rows(args.attacks, 1)
     docs = [features(text)[0] for text, _, _ in rows]
     labels = np.array([label for _, label, _ in rows])
