@@ -268,7 +268,7 @@ class OffTaskDetector:
             # Distinct content words (a set difference, then stems of the few left).
             distinct = set(folded_words(text))
             distinct -= _STOP
-            distinct.difference_update([w for w in distinct if w.isdigit()])
+            distinct.difference_update([*filter(str.isdigit, distinct)])
             # On topic when its topic stems are 1% of its stems or more. Those come from the
             # words in ``_topic_forms``; there are no more stems than words: with as many words
             # as 100 times the topic stems or fewer, the answer is on topic, whatever the rest.

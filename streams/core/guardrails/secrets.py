@@ -358,8 +358,8 @@ _PROVIDER_PLAN = tuple(
     (
         kind,
         pattern,
-        _ANCHORS.get(kind),
-        None if kind not in _LOWER_ANCHORS else tuple(a.encode() for a in _LOWER_ANCHORS[kind]),
+        None if kind not in _ANCHORS else frozenset(_ANCHORS[kind]),
+        None if kind not in _LOWER_ANCHORS else frozenset(a.encode() for a in _LOWER_ANCHORS[kind]),
     )
     for kind, pattern in _PROVIDER_RES
 )
@@ -368,9 +368,17 @@ _CONTEXT_RES_ANCHORED = tuple(
     (
         kind,
         pattern,
-        None if kind not in _LOWER_ANCHORS else tuple(a.encode() for a in _LOWER_ANCHORS[kind]),
+        None if kind not in _LOWER_ANCHORS else frozenset(a.encode() for a in _LOWER_ANCHORS[kind]),
     )
     for kind, pattern in _CONTEXT_RES
+)
+# Every anchor, looked for once per text; each rule then asks whether one of its own is there.
+_RUN_ANCHORS = tuple(sorted({a for _, _, anchors, _ in _PROVIDER_PLAN for a in anchors or ()}))
+_LOWER_ANCHORS_B = tuple(
+    sorted(
+        {a for *_, anchors in _PROVIDER_PLAN for a in anchors or ()}
+        | {a for *_, anchors in _CONTEXT_RES_ANCHORED for a in anchors or ()}
+    )
 )
 # Where a secret-ish name may stand; the assignment pattern is tried from the start of each.
 _SECRET_WORDS = (
@@ -493,16 +501,18 @@ def find_secrets(
     has = _contains(lower)
     if "PRIVATE KEY" in text:
         runs += " PRIVATE KEY"
+    in_text = frozenset(filter(has, _LOWER_ANCHORS_B))
+    in_runs = frozenset(filter(runs.__contains__, _RUN_ANCHORS)) if runs else frozenset()
     for kind, pattern, anchors, lower_anchors in _PROVIDER_PLAN if runs else ():
         if (
-            any(map(runs.__contains__, anchors))
+            not in_runs.isdisjoint(anchors)
             if anchors is not None
-            else lower_anchors is None or any(map(has, lower_anchors))
+            else lower_anchors is None or not in_text.isdisjoint(lower_anchors)
         ):
             for m in pattern.finditer(text):
                 add(kind, m, 1.0)
     for kind, pattern, anchors_b in _CONTEXT_RES_ANCHORED:
-        if anchors_b is None or any(map(has, anchors_b)):
+        if anchors_b is None or not in_text.isdisjoint(anchors_b):
             for m in pattern.finditer(text):
                 value = m.group("secret")
                 if kind == "connection_string" and value[:1] == "#" and value[1:2] != "{":

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["configured", "injection", "mask", "off_task", "pii", "scanner", "secrets"]
+MODULES = ["_grams", "configured", "injection", "mask", "off_task", "pii", "scanner", "secrets"]
 
 
 @pytest.mark.parametrize("name", MODULES)
