@@ -17,7 +17,14 @@ from slowleak.streams.core.guardrails.configured import ConfiguredLeak, find_con
 from slowleak.streams.core.guardrails.pii import PiiMatch, find_pii
 from slowleak.streams.core.guardrails.secrets import SecretMatch, find_secrets
 
-__all__ = ["detect", "detect_configured", "mask_spans", "mask_text", "sensitive_spans"]
+__all__ = [
+    "detect",
+    "detect_configured",
+    "mask_excerpt",
+    "mask_spans",
+    "mask_text",
+    "sensitive_spans",
+]
 
 Labelled = tuple[int, int, str]
 
@@ -118,3 +125,12 @@ def mask_text(text: str, *, secrets: tuple[str, ...] = ()) -> str:
     if not text:
         return text
     return mask_spans(text, sensitive_spans(text, secrets=secrets))
+
+
+def mask_excerpt(text: str) -> str:
+    """``mask_text(text)`` without the record of recent texts: for short excerpts looked at
+    once, which would otherwise push out of it the texts that are still being scanned."""
+    if not text:
+        return text
+    found = sensitive_spans(text, pii=find_pii(text), found_secrets=find_secrets(text), leaks=())
+    return mask_spans(text, found)

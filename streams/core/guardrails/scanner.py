@@ -28,8 +28,8 @@ from slowleak.streams.core.guardrails.mask import (
     Labelled,
     detect,
     detect_configured,
+    mask_excerpt,
     mask_spans,
-    mask_text,
     sensitive_spans,
 )
 from slowleak.streams.core.guardrails.off_task import OffTaskDetector
@@ -84,7 +84,7 @@ def _evidence(text: str, spans: tuple[Span, ...], masked: list[Labelled]) -> str
         if s < hi and lo < e:
             lo, hi = min(lo, s), max(hi, e)
     inside = [(s - lo, e - lo, tag) for s, e, tag in masked if lo <= s and e <= hi]
-    excerpt = mask_text(mask_spans(text[lo:hi], inside))
+    excerpt = mask_excerpt(mask_spans(text[lo:hi], inside))
     excerpt = " ".join(excerpt.split())
     if len(excerpt) > EVIDENCE_MAX:
         excerpt = excerpt[: EVIDENCE_MAX - 1] + "…"

@@ -87,9 +87,11 @@ def test_the_patterns_run_once_per_text_for_masking_then_scanning(
         input_text=question, output_text=answer,
     )  # fmt: skip
     findings = Scanner(scan_input_pii=True).scan(event)
-    # (The evidence excerpts of findings are masked on their own: other, shorter texts.)
+    # (The evidence excerpts of findings are masked on their own: other, shorter texts, kept
+    # out of the record of recent texts, so that they never push out a text being scanned.)
     whole = [c for c in calls if c is question or c is answer]
     assert whole == [question, answer]
+    assert [f.text for f in mask_module._recent] == [answer, question]
     assert masked == ["My mail is <EMAIL>", "Card <CARD>, key <SECRET:aws_access_key>"]
     # The same findings as when nothing was found before.
     monkeypatch.setattr(mask_module, "_recent", ())
