@@ -151,6 +151,14 @@ class AppPolicy(BaseModel):
         default=None, description="The app's instructions; verbatim runs in an output leak it."
     )
     topic_terms: list[str] = Field(default_factory=list)
+    injection_threshold: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="This app's prompt_injection threshold, in place of the global "
+        "injection_threshold: higher for an app whose users write about attacks (a security "
+        "course), lower for one that holds secrets.",
+    )
 
     @field_validator("secrets")
     @classmethod

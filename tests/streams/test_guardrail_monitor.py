@@ -200,3 +200,26 @@ def test_the_injection_threshold_setting_reaches_the_scanner() -> None:
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ValidationError, match="injection_threshold"):
             Settings(injection_threshold=bad)
+
+
+def test_an_app_can_have_its_own_injection_threshold() -> None:
+    from pydantic import ValidationError
+
+    from slowleak.models.settings import AppPolicy
+    from slowleak.streams.core.detectors import settings_detectors
+
+    def flagged(settings: Settings, app: str) -> bool:
+        monitor = next(d for d in settings_detectors(settings) if isinstance(d, GuardrailMonitor))
+        event = call(1, app=app, input_text=JAILBREAKS[1])
+        return any(f.detector == "prompt_injection" for f in monitor.scanner.scan(event))
+
+    # An app's own threshold takes the place of the global one, above or below it.
+    lenient = Settings(apps={"tutor": {"injection_threshold": 0.999999}})
+    assert [flagged(lenient, "tutor"), flagged(lenient, "shop")] == [False, True]
+    strict = Settings(injection_threshold=0.999999, apps={"bank": {"injection_threshold": 0.2}})
+    assert [flagged(strict, "bank"), flagged(strict, "shop")] == [True, False]
+    with pytest.raises(ValidationError) as raised:
+        AppPolicy(injection_threshold=1.0)
+    assert [(e["type"], e["loc"]) for e in raised.value.errors()] == [
+        ("less_than", ("injection_threshold",))
+    ]

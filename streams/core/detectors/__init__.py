@@ -75,6 +75,7 @@ def guardrail_profiles(settings: Settings) -> dict[str, AppProfile]:
             secrets=tuple(s.get_secret_value() for s in p.secrets),
             system_prompt=p.system_prompt.get_secret_value() if p.system_prompt else "",
             topic_terms=tuple(p.topic_terms),
+            injection_threshold=p.injection_threshold,
         )
         for name, p in settings.apps.items()
     }

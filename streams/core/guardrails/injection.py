@@ -814,13 +814,16 @@ class PromptInjectionDetector:
         self._model = self.model if self.model is not None else InjectionModel.load()
         self._threshold = self.threshold if self.threshold is not None else self._model.threshold
 
-    def scan(self, text: str) -> Finding | None:
-        """A finding on ``input_text`` when ``text`` scores at or above the threshold."""
+    def scan(self, text: str, *, threshold: float | None = None) -> Finding | None:
+        """A finding on ``input_text`` when ``text`` scores at or above the threshold (this
+        call's ``threshold`` when given: an app's own)."""
         if not text.strip():
             return None
         feats, head, spans = _features(text)
         score = self._model.score_parts(feats, head)
-        if score < self._threshold:
+        if threshold is None:
+            threshold = self._threshold
+        if score < threshold:
             return None
         kind = (
             "jailbreak"
@@ -834,7 +837,7 @@ class PromptInjectionDetector:
         # Folding keeps offsets for ASCII text only; otherwise report the whole input.
         if not text.isascii() or len(text) > MAX_CHARS or not spans:
             spans = [(0, len(text))]
-        high = max(self._threshold, 0.9)
+        high = max(threshold, 0.9)
         return Finding(
             detector="prompt_injection",
             kind=kind,

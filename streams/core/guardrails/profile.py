@@ -26,6 +26,8 @@ class AppProfile:
     - ``system_prompt``: the app's own instructions; long verbatim runs of it in an output are a
       leak.
     - ``topic_terms``: extra words typical of on-task answers, added to those of ``description``.
+    - ``injection_threshold``: this app's ``prompt_injection`` threshold in (0, 1), in place of
+      the scanner's; ``None`` keeps the scanner's.
     """
 
     description: str = ""
@@ -34,8 +36,13 @@ class AppProfile:
     secrets: tuple[str, ...] = ()
     system_prompt: str = ""
     topic_terms: tuple[str, ...] = ()
+    injection_threshold: float | None = None
 
     def __post_init__(self) -> None:
+        if self.injection_threshold is not None and not 0.0 < self.injection_threshold < 1.0:
+            raise ValueError(
+                f"injection_threshold must be in (0, 1), got {self.injection_threshold}"
+            )
         for secret in self.secrets:
             if len(secret.strip()) < 3:
                 raise ValueError(

@@ -94,7 +94,8 @@ def _evidence(text: str, spans: tuple[Span, ...], masked: list[Labelled]) -> str
 class Scanner:
     """Runs ``prompt_injection`` on the input and ``pii_leak``, ``secret_leak`` and ``off_task``
     on the output of each event; ``profiles`` by app name add configured secrets, the system
-    prompt and the off-task checks. ``scan_input_pii`` also reports PII in the user's input."""
+    prompt, the off-task checks and an app's own injection threshold (``injection_threshold``
+    is every other app's). ``scan_input_pii`` also reports PII in the user's input."""
 
     def __init__(
         self,
@@ -123,7 +124,8 @@ class Scanner:
         findings: list[Finding] = []
         source = event.input_text or ""
         if source:
-            hit = self._injection.scan(source)
+            threshold = profile.injection_threshold if profile is not None else None
+            hit = self._injection.scan(source, threshold=threshold)
             pii = detect(source)[0] if self.scan_input_pii else []
             if hit is not None or pii:
                 masked = sensitive_spans(source, secrets=secrets, pii=pii or None)

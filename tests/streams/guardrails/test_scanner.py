@@ -159,3 +159,9 @@ def test_configured_secret_written_another_way_in_a_long_answer(leak: str) -> No
     found = [(f.detector, f.kind) for f in Scanner({"pizza": profile}).scan(event)]
 
     assert ("secret_leak", "configured_secret") in found
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, -0.5])
+def test_a_profile_threshold_outside_zero_one_is_refused(threshold: float) -> None:
+    with pytest.raises(ValueError, match=r"injection_threshold must be in \(0, 1\)"):
+        AppProfile(injection_threshold=threshold)
