@@ -129,6 +129,10 @@ class PriceOverride(BaseModel):
 TextPolicy = Literal["full", "masked", "hash", "none"]
 
 
+#: A ``prompt_injection`` threshold: a probability strictly between 0 and 1.
+InjectionThreshold = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
 class AppPolicy(BaseModel):
     """What slowleak knows of one app: how its prompt and completion texts are stored, and its
     guardrail profile (what it is for, what must never leave it)."""
@@ -151,10 +155,8 @@ class AppPolicy(BaseModel):
         default=None, description="The app's instructions; verbatim runs in an output leak it."
     )
     topic_terms: list[str] = Field(default_factory=list)
-    injection_threshold: float | None = Field(
+    injection_threshold: InjectionThreshold | None = Field(
         default=None,
-        gt=0.0,
-        lt=1.0,
         description="This app's prompt_injection threshold, in place of the global "
         "injection_threshold: higher for an app whose users write about attacks (a security "
         "course), lower for one that holds secrets.",
@@ -402,10 +404,8 @@ class Settings(BaseSettings):
         description="Scan every call with text for prompt injection, PII, secrets and off-task "
         "answers (table guardrail_findings, alerts guardrail and guardrail_rate).",
     )
-    injection_threshold: float | None = Field(
+    injection_threshold: InjectionThreshold | None = Field(
         default=None,
-        gt=0.0,
-        lt=1.0,
         description="prompt_injection flags an input whose probability is at least this; unset: "
         "the operating point shipped with the model (chosen on development data). Higher means "
         "fewer benign prompts flagged and fewer attacks caught.",
