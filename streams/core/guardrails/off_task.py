@@ -4,7 +4,10 @@ Three checks, each its own ``kind``:
 
 - ``intent``: the event's ``intent`` is not one of the profile's ``allowed_intents`` (score 1);
 - ``code``: program code in the answer of an app that declares ``code_expected=False`` (the
-  food-ordering bot that writes Python); the score grows with the number of code cues;
+  food-ordering bot that writes Python): ``min_code_cues`` lines or more that look like code
+  (a fence, a keyword, a block header, an assignment, a call, a comment, a shell command, a
+  closing bracket...), a line of mostly plain words never counting; the score grows with the
+  number of such lines;
 - ``topic``: a long answer sharing almost no content word with the profile's description and
   topic terms (distinct words). A lexical check, so it is scored low (at most 0.7) and only on
   answers of ``min_topic_words`` distinct content words or more; an app that wants it sharper
@@ -27,35 +30,140 @@ from slowleak.streams.core.guardrails.profile import AppProfile
 
 __all__ = ["OffTaskDetector", "code_cues"]
 
+# A line of program code, told from prose line by line (measured in
+# ``benchmarks/bench_off_task.py`` on source files of five languages and on prose).
+_FENCES = ("```", "~~~")
+# Case matters: code keywords are lower case ("from x import y"), a line of prose starts with a
+# capital ("From Monday to Friday ...").
 _KEYWORD_STARTS = (
     "def ",
     "class ",
     "import ",
     "from ",
-    "#include",
     "package ",
-    "using namespace",
+    "using ",
     "fn ",
     "func ",
     "public ",
     "private ",
+    "protected ",
+    "static ",
     "const ",
     "let ",
     "var ",
     "function ",
     "return ",
-    "select ",
-    "if (",
-    "for (",
-    "while (",
+    "return;",
     "print(",
-    "console.log(",
+    "console.",
     "echo ",
     "<?php",
     "#!/",
+    "typedef ",
+    "struct ",
+    "extern ",
+    "enum ",
+    "raise ",
+    "yield ",
+    "assert ",
+    "lambda ",
+    "await ",
+    "async ",
+    "try:",
+    "try {",
+    "catch ",
+    "catch(",
+    "finally",
+    "throw ",
+    "elif ",
+    "local ",
+    "my ",
+    "sub ",
+    "use ",
+    "require ",
+    "module.exports",
+    "exports.",
+    "$ ",
+    "} else",
+    "else {",
+    "else:",
+    "if (",
+    "for (",
+    "while (",
+    "SELECT ",
+    "FROM ",
+    "WHERE ",
+    "INSERT ",
+    "UPDATE ",
+    "DELETE ",
+    "CREATE ",
+    "JOIN ",
+    "GROUP BY",
+    "ORDER BY",
+    "select ",
+    "insert into ",
+    "delete from ",
+    "create table ",
 )
-_CODE_ENDS = (";", "{", "}", "):", "};", "*/")
-_CALL = re.compile(r"\w\([^()]*\)\s*[:;{]?$|=>|:=|==|!=|\+=")
+# Lines that are one keyword or bracket.
+_BARE_LINES = frozenset(
+    ("fi", "done", "esac", "then", "do", "else", "end", "pass", "break", "continue", "return")
+) | frozenset(("{", "}", "};", "},", "});", "})", ");", "]", "];", "*/"))
+_SHELL = re.compile(
+    r"(?:sudo|cd|pip3?|npm|npx|git|apt(?:-get)?|export|curl|wget|chmod|chown|mkdir|rm|cp|mv|cat"
+    r"|grep|ls|docker|kubectl|python3?|node|if \[|while \[)\s+[-./~$\w\"'\[]"
+)
+_BLOCK = re.compile(
+    r"(?:if|elif|else|for|while|with|try|except|finally|def|class|async|match|case)\b.*:$"
+)
+_ASSIGNMENT = re.compile(r"[A-Za-z_$][\w$.]*(?:\[[^\]]*\])?\s*(?:[-+*/%|&^.]|//|<<|>>)?=\s*[^=\s]")
+_CALL_LINE = re.compile(r"[A-Za-z_$][\w$.\[\]]*\(.*\)[;:,]?$")  # "foo.bar(baz(1));"
+_CALL_END = re.compile(r"\w\([^()]*\)\s*[:;{,]?$|=>|:=|==|!=|\+=")
+_CODE_ENDS = (
+    *("{", " }", "};", "})", "});", ");", "];", "\\", "*/", "(", "[", "=>"),
+    *("&&", "||", ";;", "; then", "; do"),  # shell
+)
+_COMMENT = re.compile(r"//|/\*|#\s?[a-z]")  # "# a comment", not a heading ("# Menu")
+_PREPROCESSOR = re.compile(r"#\s*(?:include|define|if|ifdef|ifndef|endif|else|elif|pragma|undef)\b")
+_MEMBER = re.compile(r"(?:self|this|cls)\.\w")
+_HTML_TAG = re.compile(
+    r"</?(?:div|span|p|a|html|head|body|script|style|ul|ol|li|table|tr|td|th|input|form|button"
+    r"|img|br|h[1-6]|meta|link|title|\?xml|template|svg|path|label|select|option|section"
+    r"|header|footer|nav)[\s>/]"
+)
+_PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[,.!?;:]?")
+
+
+def _plain_words(line: str) -> int:
+    return sum(1 for w in line.split() if _PLAIN_WORD.fullmatch(w))
+
+
+def _is_code_line(line: str) -> bool:
+    """Whether one line of an answer looks like program code."""
+    s = line.strip()
+    if not s:
+        return False
+    if s.startswith(_FENCES) or _BLOCK.match(s) or _COMMENT.match(s) or _SHELL.match(s):
+        return True
+    looks_like_code = bool(
+        s.startswith(_KEYWORD_STARTS)
+        or s in _BARE_LINES
+        or _PREPROCESSOR.match(s)
+        or _MEMBER.match(s)
+        or _ASSIGNMENT.match(s)
+        or _CALL_LINE.match(s)
+        or s.endswith(_CODE_ENDS)
+        or (s.endswith(";") and any(c in s for c in "()=[]"))
+        or (line.startswith(("    ", "\t")) and _CALL_END.search(s) and _plain_words(s) < 3)
+        or _HTML_TAG.match(s)
+    )
+    if not looks_like_code:
+        return False
+    # A sentence, whatever its start or ending ("Let me know (any time)."): mostly plain words.
+    n_words = len(s.split())
+    return n_words < 6 or _plain_words(s) < 0.8 * n_words
+
+
 _STOP = frozenset(
     [
         "the",
@@ -174,13 +282,7 @@ def code_cues(text: str) -> list[tuple[int, int]]:
     pos = 0
     for line in text.split("\n"):
         end = pos + len(line)
-        stripped = line.strip()
-        if stripped and (
-            stripped.startswith("```")
-            or stripped.lower().startswith(_KEYWORD_STARTS)
-            or stripped.endswith(_CODE_ENDS)
-            or (line.startswith("    ") and _CALL.search(stripped) is not None)
-        ):
+        if _is_code_line(line):
             cues.append((pos, end))
         pos = end + 1
     return cues

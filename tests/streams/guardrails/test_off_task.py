@@ -103,3 +103,36 @@ def test_words_without_the_pattern_match_the_pattern(text: str) -> None:
             re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)?") if folded.isascii() else pattern
         ).findall(folded)
         assert words(folded) == expected
+
+
+# Answers written for these tests: code a food-ordering bot may be talked into writing, without a
+# fence or a keyword at the start of every line.
+UNFENCED_CODE = [
+    "Sure!\ntotal = 0\nfor price in prices:\n    total += price\nprint(total)",
+    "Run this:\ncd ~/orders\ngit pull --rebase\nnpm install && npm run build",
+    "int main(void) {\n    printf(\"%d\\n\", 42);\n    return 0;\n}",
+    "#include <stdio.h>\n#define SIZE 3\nstatic int count;",
+    "items.forEach(item => {\n  cart.add(item);\n});",
+    "<ul>\n<li>Margherita</li>\n<li>Pepperoni</li>\n</ul>",
+]
+# What the bot should write: lists, prices, totals, tables, hours, a sentence ending in a colon.
+ORDER_ANSWERS = [
+    "Here is our menu:\n- Margherita: $9.99\n- Pepperoni: $11.49\n- Veggie (vegan): $10.99",
+    "Your order:\n1 x Margherita (large)\n2 x Cola\nTotal: $14.97\nDelivery in 30 minutes.",
+    "| Pizza | Price |\n|---|---|\n| Margherita | $9.99 |\n| Pepperoni | $11.49 |",
+    "Opening hours:\nMonday to Friday: 11:00-22:00\nSaturday: 12:00-23:00\nSunday: closed",
+    "From Monday to Friday we deliver until 10 pm.\nSelect your size:\nReturn policy: full "
+    "refund if the pizza is late (more than 45 minutes).\nPrint your receipt at the counter.",
+    "For delivery:\nIf you are not home, we call you;\nWhile you wait, try our garlic bread.",
+]
+
+
+@pytest.mark.parametrize("answer", UNFENCED_CODE)
+def test_code_without_a_fence_is_off_task(answer: str) -> None:
+    assert [f.kind for f in OffTaskDetector(PIZZA).scan(answer, intent="order")] == ["code"]
+
+
+@pytest.mark.parametrize("answer", ORDER_ANSWERS)
+def test_ordinary_order_answers_are_not_code(answer: str) -> None:
+    assert off_task.code_cues(answer) == [] or len(off_task.code_cues(answer)) < 3
+    assert OffTaskDetector(PIZZA).scan(answer, intent="order") == []
