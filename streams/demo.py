@@ -5,6 +5,7 @@ Broker (Tansu) -> ``slowleak worker`` (faust, embedded ClickHouse) -> SQL, narra
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +28,14 @@ SETTLE_TIMEOUT_S = 120.0
 FEEDBACK_SHARE = 0.3
 #: Share of the calls after which the provider quietly swaps the snapshot behind gpt-4o.
 PROVIDER_SWAP_SHARE = 0.6
+#: The scenario apps' guardrail profiles (``apps`` setting): pizza-bot takes orders, and a
+#: program in its answers is off task.
+DEMO_APPS = {
+    "pizza-bot": {
+        "description": "Takes pizza orders: menu, sizes, toppings, delivery times.",
+        "code_expected": False,
+    }
+}
 
 DEMO_QUERIES: tuple[tuple[str, str], ...] = (
     (
@@ -52,6 +61,13 @@ GROUP BY app ORDER BY app""",
         """SELECT app, kind, labels['signal'] AS signal, min(ts) AS first_ts, count() AS n,
        argMin(summary, ts) AS first_summary
 FROM alerts GROUP BY app, kind, signal ORDER BY app, first_ts""",
+    ),
+    (
+        "Guardrail findings on pizza-bot: jailbreak attempts, and answers that gave in (a program "
+        "instead of an order)",
+        """SELECT detector, kind, count() AS findings, min(ts) AS first_ts, any(evidence) AS example
+FROM guardrail_findings WHERE app = 'pizza-bot'
+GROUP BY detector, kind ORDER BY findings DESC""",
     ),
     (
         "A detector's statistic against its threshold, per minute (helpdesk-bot's success rate)",
@@ -140,9 +156,10 @@ def run_demo(*, n_events: int, workdir: Path, scenarios: bool = True) -> int:
             "SLOWLEAK_DATA_DIR": str(workdir),
             "SLOWLEAK_WEB_PORT": str(web_port),
             "SLOWLEAK_TOPIC_PARTITIONS": "2",
+            "SLOWLEAK_APPS": json.dumps(DEMO_APPS),
         }
         settings = Settings.load(
-            kafka_bootstrap_servers=broker.bootstrap_servers, clickhouse_url=ch_url
+            kafka_bootstrap_servers=broker.bootstrap_servers, clickhouse_url=ch_url, apps=DEMO_APPS
         )
         log_path = workdir / "worker.log"
         with open(log_path, "wb") as log:
