@@ -1078,6 +1078,14 @@ def _prompt_leak(system_prompt: str, text: str, *, min_shingles: int) -> Configu
     )
 
 
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def find_configured_leaks(
     text: str,
     *,
@@ -1089,6 +1097,10 @@ def find_configured_leaks(
     """Every configured secret leaked in ``text`` (one finding each) and a system-prompt leak."""
     found: list[ConfiguredLeak] = []
     if secrets:
+        if not text.isascii() and _has_lone_surrogate(text):
+            # The readings work on UTF-8: a lone surrogate (which no JSON decoder of slowleak
+            # lets through) is read as "?", one character for one, so spans stay where they are.
+            text = text.encode("utf-8", "replace").decode()
         norm, offsets = _index_map(text)
         views = _Views(text, norm)
         for secret in secrets:

@@ -274,3 +274,12 @@ def test_system_prompt_run_inside_a_long_answer() -> None:
     assert find_configured_leaks(_PROSE, system_prompt=prompt) == []
     # min_shingles=0 still reports, as before.
     assert [leak.how for leak in find_configured_leaks("x", system_prompt=prompt, min_shingles=0)]
+
+
+def test_a_lone_surrogate_does_not_stop_the_readings() -> None:
+    # No event can hold one (the event model refuses it), but the function is public.
+    text = "x \ud800 tram=32 y"
+    (leak,) = find_configured_leaks(text, secrets=("tram=32",))
+
+    assert (leak.how, leak.spans) == ("exact", ((4, 11),))
+    assert find_configured_leaks("a\udc00b", secrets=("tram=32",)) == []

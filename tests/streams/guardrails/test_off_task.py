@@ -110,7 +110,7 @@ def test_words_without_the_pattern_match_the_pattern(text: str) -> None:
 UNFENCED_CODE = [
     "Sure!\ntotal = 0\nfor price in prices:\n    total += price\nprint(total)",
     "Run this:\ncd ~/orders\ngit pull --rebase\nnpm install && npm run build",
-    "int main(void) {\n    printf(\"%d\\n\", 42);\n    return 0;\n}",
+    'int main(void) {\n    printf("%d\\n", 42);\n    return 0;\n}',
     "#include <stdio.h>\n#define SIZE 3\nstatic int count;",
     "items.forEach(item => {\n  cart.add(item);\n});",
     "<ul>\n<li>Margherita</li>\n<li>Pepperoni</li>\n</ul>",
