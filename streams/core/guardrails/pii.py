@@ -733,8 +733,9 @@ def find_pii(text: str, *, addresses: bool = True, persons: bool = True) -> list
     long_number = (
         six is not None and n_digits >= 7 and _LONG_NUMBER.search(shape, six.start()) is not None
     )
-    # Only the blocks that need a digit or "_" read it.
-    lower = text.lower() if has_digit or "_" in text else ""
+    # Only the blocks that need a digit or "_" read it. Its offsets are the text's: "İ" (the
+    # one character whose lower case is two) is lowered as "I" is.
+    lower = text.replace("\u0130", "I").lower() if has_digit or "_" in text else ""
     if long_number:
         if b"aa00" in shape.translate(_CAPITAL_TO_SMALL):  # see ``_CAPITAL_TO_SMALL``
             for m in _IBAN.finditer(text):

@@ -439,3 +439,12 @@ def test_number_patterns_match_as_when_looking_behind_first(name: str) -> None:
         assert [(m.span(), m.groups()) for m in ours.finditer(text)] == [
             (m.span(), m.groups()) for m in theirs.finditer(text)
         ], text
+
+
+def test_a_dotted_capital_i_does_not_shift_labelled_ids() -> None:
+    # "İ" is the one character whose lower case has two: offsets found in the lower-cased text
+    # are the text's all the same.
+    text = "İstanbul office, account number 12345678, ask for Ayşe."
+    ids = [m for m in find_pii(text) if m.kind == "id_number"]
+
+    assert [text[m.start : m.end] for m in ids] == ["12345678"]
