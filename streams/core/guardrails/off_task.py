@@ -126,6 +126,8 @@ _CODE_ENDS = (
 _COMMENT = re.compile(r"//|/\*|#\s?[a-z]")  # "# a comment", not a heading ("# Menu")
 _PREPROCESSOR = re.compile(r"#\s*(?:include|define|if|ifdef|ifndef|endif|else|elif|pragma|undef)\b")
 _MEMBER = re.compile(r"(?:self|this|cls)\.\w")
+_SIGIL = re.compile(r"\$[A-Za-z_{(]")  # a variable of Perl, PHP or shell: "$backend->can("
+_TRAILING_COMMENT = re.compile(r"\s+(?:#|//).*$")
 _HTML_TAG = re.compile(
     r"</?(?:div|span|p|a|html|head|body|script|style|ul|ol|li|table|tr|td|th|input|form|button"
     r"|img|br|h[1-6]|meta|link|title|\?xml|template|svg|path|label|select|option|section"
@@ -145,8 +147,12 @@ def _is_code_line(line: str) -> bool:
         return False
     if s.startswith(_FENCES) or _BLOCK.match(s) or _COMMENT.match(s) or _SHELL.match(s):
         return True
+    if " #" in s or " //" in s:  # a trailing comment: the code is before it
+        s = _TRAILING_COMMENT.sub("", s) or s
     looks_like_code = bool(
         s.startswith(_KEYWORD_STARTS)
+        or _SIGIL.match(s)
+        or (s[0] in "'\"" and s.endswith((",", ":", "[", "{")))  # an item of a list or a dict
         or s in _BARE_LINES
         or _PREPROCESSOR.match(s)
         or _MEMBER.match(s)
