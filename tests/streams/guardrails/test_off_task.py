@@ -114,6 +114,8 @@ UNFENCED_CODE = [
     "#include <stdio.h>\n#define SIZE 3\nstatic int count;",
     "items.forEach(item => {\n  cart.add(item);\n});",
     "<ul>\n<li>Margherita</li>\n<li>Pepperoni</li>\n</ul>",
+    "$order->add($pizza);\n$total += $pizza->price\n$order->save()",
+    "SIZES = [\n    'small',  # 25 cm\n    'large',  # 32 cm\n]",
 ]
 # What the bot should write: lists, prices, totals, tables, hours, a sentence ending in a colon.
 ORDER_ANSWERS = [
