@@ -612,11 +612,12 @@ def normalize(text: str) -> str:
         return text.encode().translate(_ASCII_LOWER, _ASCII_NON_ALNUM).decode()
     # ASCII punctuation and spaces dropped on the UTF-8 bytes first (C speed; bytes of non-ASCII
     # characters are 128 or more, untouched): the pattern then has little left to remove.
-    raw = fold(text).encode().translate(None, _ASCII_NON_ALNUM)
-    kept = raw.decode()
+    # (A lone surrogate passes through as itself, and goes below: it is no letter.)
+    raw = fold(text).encode("utf-8", "surrogatepass").translate(None, _ASCII_NON_ALNUM)
+    kept = raw.decode("utf-8", "surrogatepass")
     # What is left to remove is non-ASCII (quotes, dashes, marks): a few kinds of character
     # per text, each removed with ``str.replace``.
-    for c in set(raw.translate(None, _ASCII_BYTES).decode()):
+    for c in set(raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
         if not c.isalnum():
             kept = kept.replace(c, "")
     return kept

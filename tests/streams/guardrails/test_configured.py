@@ -283,3 +283,4 @@ def test_a_lone_surrogate_does_not_stop_the_readings() -> None:
 
     assert (leak.how, leak.spans) == ("exact", ((4, 11),))
     assert find_configured_leaks("a\udc00b", secrets=("tram=32",)) == []
+    assert normalize("Tr\ud800am-32 é") == "tram32é"
