@@ -80,6 +80,13 @@ def _evidence(text: str, spans: tuple[Span, ...], masked: list[Labelled]) -> str
     is replaced whole, then the excerpt is masked again on its own."""
     start, end = spans[0] if spans else (0, 0)
     lo, hi = max(0, start - EVIDENCE_CONTEXT), min(len(text), end + EVIDENCE_CONTEXT)
+    # Whole words at both ends (the span itself is never cut), so that the excerpt reads.
+    if lo > 0 and not text[lo - 1].isspace():
+        space = text.find(" ", lo, start)
+        lo = space + 1 if space >= 0 else lo
+    if hi < len(text) and not text[hi].isspace():
+        space = text.rfind(" ", end, hi)
+        hi = space if space >= 0 else hi
     for s, e, _ in masked:  # widen to whole values, so no fragment of one is left outside a tag
         if s < hi and lo < e:
             lo, hi = min(lo, s), max(hi, e)
@@ -88,7 +95,9 @@ def _evidence(text: str, spans: tuple[Span, ...], masked: list[Labelled]) -> str
     excerpt = " ".join(excerpt.split())
     if len(excerpt) > EVIDENCE_MAX:
         excerpt = excerpt[: EVIDENCE_MAX - 1] + "…"
-    return excerpt
+    elif hi < len(text):
+        excerpt += " …"
+    return "… " + excerpt if lo > 0 else excerpt
 
 
 class Scanner:

@@ -165,3 +165,15 @@ def test_configured_secret_written_another_way_in_a_long_answer(leak: str) -> No
 def test_a_profile_threshold_outside_zero_one_is_refused(threshold: float) -> None:
     with pytest.raises(ValueError, match=r"injection_threshold must be in \(0, 1\)"):
         AppProfile(injection_threshold=threshold)
+
+
+def test_evidence_is_cut_at_whole_words_and_says_so() -> None:
+    before = "We talked about the weather and the menu for a while, then "
+    after = " and the delivery would take about thirty minutes in the rain tonight."
+    text = before + "the card 4539 1488 0343 6467 was charged" + after
+    (finding,) = [f for f in Scanner().scan(_event(output_text=text)) if f.kind == "card"]
+
+    assert finding.evidence.startswith("… ") and finding.evidence.endswith(" …")
+    words = finding.evidence.removeprefix("… ").removesuffix(" …").split()
+    assert all(w in text.split() or w == "<CARD>" for w in words)  # no word cut in two
+    assert "<CARD>" in finding.evidence and "4539" not in finding.evidence
