@@ -6,7 +6,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["LEET_LETTERS", "fold", "folded_words", "words"]
+__all__ = ["ASCII_LOWER", "LEET_LETTERS", "fold", "folded_words", "non_ascii", "words"]
 
 #: Leetspeak: the digits and signs that stand for letters ("1gn0r3", "p@$$w0rd").
 LEET_LETTERS = {
@@ -35,7 +35,16 @@ _WORD_BYTES = bytes(
     for c in range(256)
 )
 _ASCII_BYTES = bytes(range(128))
+#: Bytes with the ASCII capitals lower-cased (UTF-8 text lowered in ASCII only, offsets kept).
+ASCII_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 _TWO_APOSTROPHES = re.compile(rb"'[^ ']*'")  # in one word
+
+
+def non_ascii(raw: bytes) -> str:
+    """The non-ASCII characters of UTF-8 ``raw``, in order (a lone surrogate passed through
+    kept): a few kinds per text, each then handled with ``str.replace`` rather than a pattern
+    or ``str.translate`` over the whole text. No byte of a non-ASCII character is below 128."""
+    return raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
 
 
 def fold(text: str) -> str:
@@ -61,7 +70,7 @@ def words(folded: str) -> list[str]:
             return _WORD.findall(folded)
         # The non-ASCII characters that are not letters or digits (a few kinds per text:
         # quotes, dashes, combining marks) become spaces; the others are word characters.
-        for c in set(encoded.translate(None, _ASCII_BYTES).decode()):
+        for c in set(non_ascii(encoded)):
             if not c.isalnum():
                 folded = folded.replace(c, " ")
         raw = folded.encode().translate(_WORD_BYTES)

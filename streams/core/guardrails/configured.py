@@ -50,7 +50,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 
-from slowleak.streams.core.guardrails._text import LEET_LETTERS, fold, folded_words, words
+from slowleak.streams.core.guardrails._text import (
+    ASCII_LOWER,
+    LEET_LETTERS,
+    fold,
+    folded_words,
+    non_ascii,
+    words,
+)
 
 __all__ = ["ConfiguredLeak", "find_configured_leaks", "normalize"]
 
@@ -96,10 +103,8 @@ _PREFIXED_HEX = (
 )
 _HEX_PREFIX = re.compile(r"%|\\x|0x|[\s,]")
 _HEX_GATE = re.compile(r"[3-7][0-9a-fA-F][\s:]?[2-7][0-9a-fA-F][\s:]?[2-7][0-9a-fA-F]")
-# ASCII fast path of ``normalize``: lower-case, drop everything but letters and digits.
-_ASCII_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 _LETTERS_BY_RARITY = "0123456789zqxjkvbpygfwmucldrhsnioate"
-_ASCII_BYTES = bytes(range(128))
+# ASCII fast path of ``normalize`` (with ``ASCII_LOWER``): drop everything but letters, digits.
 _ASCII_NON_ALNUM = bytes(c for c in range(128) if not chr(c).isalnum())
 #: Words too common to count as a leaked part of a multi-word secret.
 _COMMON = frozenset(
@@ -431,7 +436,7 @@ def _latin(text: str) -> str:
         if ascii_chars >= len(text) - ascii_chars:
             # ``text.translate(_CONFUSABLES)``, with ``str.replace`` for the few characters
             # present (``str.translate`` is slow); each is replaced by an ASCII letter.
-            for c in set(raw.translate(None, _ASCII_BYTES).decode()) & _CONFUSABLE_CHARS:
+            for c in set(non_ascii(raw)) & _CONFUSABLE_CHARS:
                 text = text.replace(c, _CONFUSABLES[ord(c)])
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
@@ -609,7 +614,7 @@ class ConfiguredLeak:
 def normalize(text: str) -> str:
     """Lower-case letters and digits only."""
     if text.isascii():
-        return text.encode().translate(_ASCII_LOWER, _ASCII_NON_ALNUM).decode()
+        return text.encode().translate(ASCII_LOWER, _ASCII_NON_ALNUM).decode()
     # ASCII punctuation and spaces dropped on the UTF-8 bytes first (C speed; bytes of non-ASCII
     # characters are 128 or more, untouched): the pattern then has little left to remove.
     # (A lone surrogate passes through as itself, and goes below: it is no letter.)
@@ -617,7 +622,7 @@ def normalize(text: str) -> str:
     kept = raw.decode("utf-8", "surrogatepass")
     # What is left to remove is non-ASCII (quotes, dashes, marks): a few kinds of character
     # per text, each removed with ``str.replace``.
-    for c in set(raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
+    for c in set(non_ascii(raw)):
         if not c.isalnum():
             kept = kept.replace(c, "")
     return kept

@@ -23,6 +23,8 @@ import string
 from dataclasses import dataclass
 from importlib import resources
 
+from slowleak.streams.core.guardrails._text import non_ascii
+
 __all__ = ["PII_KINDS", "PiiMatch", "find_pii", "iban_valid", "luhn_valid", "verhoeff_valid"]
 
 PII_KINDS = (
@@ -671,7 +673,6 @@ def _labelled_after(text: str, lo: int, start: int) -> bool:
     return _NOT_PHONE_LABEL.search(text, lo, start) is not None
 
 
-_ASCII_BYTES = bytes(range(128))
 # Digits to "0", ASCII capitals to "A", ASCII small letters to "a", other bytes unchanged.
 _SHAPE_TABLE = bytes.maketrans(
     b"123456789" + string.ascii_uppercase.encode() + string.ascii_lowercase.encode(),
@@ -689,10 +690,9 @@ def _shape(text: str) -> bytes:
     digit, a space and a capital"... are ``bytes`` searches, much faster than a pattern's. No
     other character gives a "0", "A" or "a" (the bytes of a non-ASCII character are >= 0x80)."""
     raw = text.encode("utf-8", "surrogatepass")
-    if not text.isascii():
-        others = raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
-        if _DIGIT.search(others) is not None:  # digits of other scripts ("٣", "߃")
-            raw = _DIGIT.sub("0", text).encode("utf-8", "surrogatepass")
+    # Digits of other scripts ("٣", "߃") are written "0" first.
+    if not text.isascii() and _DIGIT.search(non_ascii(raw)) is not None:
+        raw = _DIGIT.sub("0", text).encode("utf-8", "surrogatepass")
     return raw.translate(_SHAPE_TABLE)
 
 
