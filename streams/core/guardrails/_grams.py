@@ -21,11 +21,16 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["GramTable", "gram_codes"]
+__all__ = ["GramTable", "four_grams", "gram_codes"]
 
 _SHIFTS = (np.uint64(48), np.uint64(32), np.uint64(16))
 _WIDEST = 0xFFFF
 _ABOVE = (1 << 64) - 1  # no 4-gram is above it (four U+FFFF at most)
+
+
+def four_grams(text: str) -> set[str]:
+    """The distinct 4-grams of ``text`` as strings (what :func:`gram_codes` codes)."""
+    return {text[i : i + 4] for i in range(len(text) - 3)}
 
 
 def gram_codes(text: str) -> npt.NDArray[np.uint64] | None:
@@ -77,7 +82,7 @@ class GramTable:
         """The sum of the weights of the distinct 4-grams of ``text``, and how many it has."""
         codes = gram_codes(text)
         if codes is None:
-            grams = {text[i : i + 4] for i in range(len(text) - 3)}
+            grams = four_grams(text)
             return sum(map(self.weights.__getitem__, self._keys.intersection(grams))), len(grams)
         at = self._codes.searchsorted(codes)
         return float(self._values[at[self._codes[at] == codes]].sum()), len(codes)

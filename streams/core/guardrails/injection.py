@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 
-from slowleak.streams.core.guardrails._grams import GramTable
+from slowleak.streams.core.guardrails._grams import GramTable, four_grams
 from slowleak.streams.core.guardrails._text import LEET_LETTERS, fold, words
 from slowleak.streams.core.guardrails.findings import Finding, severity_for
 
@@ -702,7 +702,7 @@ def _features(text: str) -> tuple[set[str], str, list[tuple[int, int]]]:
 def features(text: str) -> tuple[set[str], list[tuple[int, int]]]:
     """The binary features of ``text`` and the spans of the structural cues found in it."""
     feats, head, spans = _features(text)
-    feats.update("~" + head[i : i + 4] for i in range(len(head) - 3))
+    feats.update(map("~".__add__, four_grams(head)))
     return feats, spans
 
 

@@ -22,7 +22,6 @@ Three checks, each its own ``kind``:
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from slowleak.streams.core.guardrails._text import fold, folded_words, words
 from slowleak.streams.core.guardrails.findings import Finding, severity_for
@@ -297,7 +296,6 @@ def code_cues(text: str) -> list[tuple[int, int]]:
 _SUFFIXES = ("ing", "es", "s", "ed")
 
 
-@lru_cache(maxsize=65_536)
 def _stem(word: str) -> str:
     for suffix in _SUFFIXES:
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
@@ -307,7 +305,7 @@ def _stem(word: str) -> str:
 
 class _Stems(dict[str, str]):
     """``_stem`` of the words seen (up to 65,536): a hit is a dict lookup, cheaper than a call
-    of the cached function."""
+    of a cached function."""
 
     def __missing__(self, word: str) -> str:
         if len(self) >= 65_536:

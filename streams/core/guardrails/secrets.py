@@ -29,6 +29,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from slowleak.streams.core.guardrails._text import ASCII_LOWER
+
 __all__ = ["SecretMatch", "entropy_bits", "find_secrets"]
 
 _S = r"(?P<secret>"
@@ -352,6 +354,14 @@ _LOWER_ANCHORS: dict[str, tuple[str, ...]] = {
     "postmark_token": ("postmark",),
     "jenkins_token": ("jenkins-crumb",),
 }
+
+
+def _lower_anchors(kind: str) -> frozenset[bytes] | None:
+    """The UTF-8 bytes of rule ``kind``'s lower-case anchors (None: it has none)."""
+    anchors = _LOWER_ANCHORS.get(kind)
+    return None if anchors is None else frozenset(a.encode() for a in anchors)
+
+
 # ``_PROVIDER_RES`` with each rule's anchors: looked for in the credential runs (``_ANCHORS``),
 # else as bytes in the lower-cased text (``_LOWER_ANCHORS``), else none (the rule always runs).
 _PROVIDER_PLAN = tuple(
@@ -359,18 +369,13 @@ _PROVIDER_PLAN = tuple(
         kind,
         pattern,
         None if kind not in _ANCHORS else frozenset(_ANCHORS[kind]),
-        None if kind not in _LOWER_ANCHORS else frozenset(a.encode() for a in _LOWER_ANCHORS[kind]),
+        _lower_anchors(kind),
     )
     for kind, pattern in _PROVIDER_RES
 )
 # ``_CONTEXT_RES`` with the UTF-8 bytes of each rule's anchors (None: the rule always runs).
 _CONTEXT_RES_ANCHORED = tuple(
-    (
-        kind,
-        pattern,
-        None if kind not in _LOWER_ANCHORS else frozenset(a.encode() for a in _LOWER_ANCHORS[kind]),
-    )
-    for kind, pattern in _CONTEXT_RES
+    (kind, pattern, _lower_anchors(kind)) for kind, pattern in _CONTEXT_RES
 )
 # Every anchor, looked for once per text; each rule then asks whether one of its own is there.
 _RUN_ANCHORS = tuple(sorted({a for _, _, anchors, _ in _PROVIDER_PLAN for a in anchors or ()}))
@@ -396,9 +401,7 @@ _SECRET_WORDS = (
 _SECRET_WORDS_B = tuple(w.encode() for w in _SECRET_WORDS)
 # The characters other than ASCII letters that ``_SECRET_WORD`` (case-insensitive) matches.
 _FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
-_ASCII_LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
 _SECRET_WORD = re.compile(r"(?i)pass|pwd|secret|token|key|auth|credential|cookie|bearer|pat\b")
-_SECRET_WORD_LOWER = re.compile(r"pass|pwd|secret|token|key|auth|credential|cookie|bearer|pat\b")
 # Provider keys are long runs without spaces: where there is none, no provider rule can match
 # (private key blocks, which contain spaces, are looked for on their own).
 _CREDENTIAL_RUN = re.compile(r"[A-Za-z0-9_+/=.~$!:@-]{16,}")
@@ -435,7 +438,7 @@ def _secret_word_starts(text: str) -> list[int] | None:
         raw = text.encode()
     except UnicodeEncodeError:
         return None
-    low = raw.translate(_ASCII_LOWER)
+    low = raw.translate(ASCII_LOWER)
     starts = []
     for word in _SECRET_WORDS_B:
         pos = low.find(word)
