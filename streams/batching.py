@@ -111,6 +111,11 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         #: Expected offset a partition was sought back to when a chunk started past it; a
         #: chunk starting past it again means the offsets in between are really missing.
         self._gap_sought: dict[TP, int] = {}
+        #: Partitions read again from before their committed offset since the last seek, because
+        #: the restored states end there (see :meth:`_rewind_to_restored_states`).
+        self._rewound: dict[TP, int] = {}
+        #: Records read again that way since start (for the stats page and tests).
+        self.rewound_records = 0
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ChunkConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -167,8 +172,10 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         self._seeking = True
         self._next = {}
         self._gap_sought = {}
+        self._rewound = {}
         try:
             await super().perform_seek()
+            await self._rewind_to_restored_states()
             # A fetch that ended after the seek above moved the position past what it dropped.
             for _ in range(MAX_RESEEKS):
                 dropped, self._dropped = self._dropped, {}
@@ -180,22 +187,52 @@ class ChunkConsumer(faust_aiokafka.Consumer):
             self._seeking = False
             self._seek_epoch += 1
         batched = self._batched
-        committed = {
+        starts = {
             tp: offset
             for tp, offset in self._committed_offset.items()
             if tp.topic in batched and offset is not None
         }
-        self._next.update(committed)
+        self._next.update(starts | self._rewound)
+
+    async def _rewind_to_restored_states(self) -> None:
+        """Read again from where the restored states end, for partitions whose committed offset
+        is past it.
+
+        The app records, with each chunk's states, the offset its partition's next chunk starts
+        at (``app.restored_position``). A table restored from a changelog that lacks states
+        written before an offset commit (a flush that gave up, a recovery cut short) ends
+        before the committed offset: resuming there would skip calls those states never
+        counted. Reading them again counts them; the windows' fences skip those already in.
+        """
+        restored = getattr(self.app, "restored_position", None)
+        if restored is None:
+            return
+        for tp in self.assignment():
+            committed = self._committed_offset.get(tp)
+            if tp.topic not in self._batched or committed is None:
+                continue
+            position = restored(tp)
+            if position is None or position >= committed:
+                continue
+            self.log.warning(
+                "restored state of %s ends at offset %s, before the committed offset %s: "
+                "reading %s records again (its changelog lacked states written before the "
+                "commit)", tp, position, committed, committed - position,
+            )  # fmt: skip
+            self.rewound_records += committed - position
+            self._rewound[tp] = position
+            await self._seek_to(tp, position)
 
     async def _reseek(self, tp: TP, first: int) -> None:
         if tp not in self.assignment():
             return
-        committed = self._committed_offset.get(tp)
-        # Nothing committed yet: back to the lowest of the offset dropped and where the last seek
-        # put the partition (a chunk fetched before an earlier reseek starts further on). A
-        # stale chunk only comes before the first chunk after that seek, so the offset expected
-        # next is still where the seek put it.
-        offset = committed if committed is not None else min(first, self._next.get(tp, first))
+        # Where this generation starts reading: the committed offset, or before it when the
+        # restored states end there. Nothing committed yet: back to the lowest of the offset
+        # dropped and where the last seek put the partition (a chunk fetched before an earlier
+        # reseek starts further on). A stale chunk only comes before the first chunk after that
+        # seek, so the offset expected next is still where the seek put it.
+        start = self._rewound.get(tp, self._committed_offset.get(tp))
+        offset = start if start is not None else min(first, self._next.get(tp, first))
         self.log.info(
             "chunk fetched during a seek dropped tp=%s first=%s reseek=%s", tp, first, offset
         )

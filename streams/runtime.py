@@ -1,17 +1,18 @@
 """Glue between the stream and the pure core: chunks in, rows to ClickHouse, acks after writes.
 
 Offsets are acknowledged only after everything a chunk produced is durable: its rows inserted
-into ClickHouse and its dead letters and alerts delivered to Kafka. At most ``max_inflight``
-writes are in flight; meanwhile the stream goes on filling the next batch, and when it is due
-before a writer is free, the agent waits (backpressure: faust's bounded buffers then stop
-fetching). Nothing here imports faust: events are anything with ``ack()``.
+into ClickHouse, its dead letters and alerts delivered to Kafka, and the detector states it
+changed written to their changelog. At most ``max_inflight`` writes are in flight; meanwhile
+the stream goes on filling the next batch, and when it is due before a writer is free, the agent
+waits (backpressure: faust's bounded buffers then stop fetching). Nothing here imports faust:
+events are anything with ``ack()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, Protocol
 
@@ -28,7 +29,7 @@ from slowleak.streams.core.rows import (
 )
 from slowleak.streams.sink import ClickHouseSink, PendingBatch, SinkUnavailable
 
-__all__ = ["Ackable", "IngestRuntime"]
+__all__ = ["Ackable", "IngestRuntime", "StateStore", "position_key"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,21 @@ class Ackable(Protocol):
     def ack(self) -> bool: ...
 
 
+class StateStore(Protocol):
+    """Where detector states go once per chunk (the worker's changelogged faust table)."""
+
+    def __setitem__(self, key: str, value: Any) -> None: ...
+
+    def take_sent(self) -> Sequence[Awaitable[Any]]:
+        """The writes made since the last call, each done once the store has it durably."""
+        ...
+
+
+def position_key(topic: str, partition: int) -> str:
+    """Store key of the offset where a partition's next chunk starts, as the states know it."""
+    return f"position/{topic}/{partition}"
+
+
 class IngestRuntime:
     """Per-worker ingest state: the processor, the sink, and what waits for a write."""
 
@@ -51,7 +67,7 @@ class IngestRuntime:
         sink: ClickHouseSink,
         send_dead_letter: Send,
         send_alert: Send,
-        state_store: MutableMapping[str, Any] | None = None,
+        state_store: StateStore | None = None,
         max_inflight: int = 2,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
@@ -87,6 +103,17 @@ class IngestRuntime:
             # record goes to the chunk's partition, so the state moves with its partition.
             for key, state in self.processor.dirty_states().items():
                 self.state_store[key] = state
+            if records and (last := records[-1]).offset >= 0:
+                # After the states, to the same changelog partition: a restored table that
+                # holds this position holds every state written before it. A worker whose
+                # table comes back ending before the committed offset reads from here again
+                # (``ChunkConsumer``), instead of resuming after calls its states lack.
+                key = position_key(last.topic, last.partition)
+                self.state_store[key] = last.offset + 1
+            # The chunk is acked only once its states are durable too: an offset committed
+            # past a state the changelog never got would, after a crash, restore an older
+            # state and resume after the calls it lacks (lost, not counted again).
+            self._deliveries.extend(self.state_store.take_sent())
         await self._publish(out.dead_letters, out.alerts)
         sink = self.sink
         if out.events:

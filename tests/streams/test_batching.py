@@ -162,6 +162,8 @@ def _delivering(committed: int | None) -> Any:
     consumer._dropped = {}
     consumer._next = {} if committed is None else {tp: committed}
     consumer._gap_sought = {}
+    consumer._rewound = {}
+    consumer.rewound_records = 0
     consumer._read_offset = defaultdict(lambda: None)
     consumer.log = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None)
     return consumer
@@ -214,3 +216,33 @@ def test_a_chunk_fetched_before_the_last_seek_is_dropped() -> None:
     stale_epoch = consumer._seek_epoch - 1
     assert asyncio.run(consumer._since_seek(tp, records, stale_epoch)) == ()
     assert consumer._thread.seeks == [(tp, 100)]
+
+
+def _restored(committed: int, position: int | None) -> Any:
+    """A consumer past the seek to ``committed`` whose app's restored states end at
+    ``position``, after :meth:`ChunkConsumer._rewind_to_restored_states`."""
+    consumer = _delivering(committed)
+    consumer.assignment = lambda: {tp, TP("other", 0)}
+    consumer.app.restored_position = lambda t: position if t == tp else 0
+    asyncio.run(consumer._rewind_to_restored_states())
+    consumer._next.update(consumer._rewound)
+    return consumer
+
+
+def test_a_partition_whose_restored_states_end_before_the_commit_is_read_again_from_there() -> None:
+    """States written before a commit but missing from the changelog: resuming at the committed
+    offset would skip calls the restored states never counted."""
+    consumer = _restored(committed=500, position=420)
+    assert consumer._thread.seeks == [(tp, 420)] and consumer.rewound_records == 80
+    assert _deliver(consumer, 420, 519) == list(range(420, 520))
+    # A chunk fetched before that seek is dropped, and the partition sought back to 420 again.
+    stale = _chunk(500, 599).value
+    assert asyncio.run(consumer._since_seek(tp, stale, consumer._seek_epoch - 1)) == ()
+    assert consumer._thread.seeks == [(tp, 420), (tp, 420)]
+
+
+def test_restored_states_at_or_past_the_commit_change_nothing() -> None:
+    for position in (500, 530, None):
+        consumer = _restored(committed=500, position=position)
+        assert consumer._thread.seeks == [] and consumer.rewound_records == 0
+        assert _deliver(consumer, 500, 520) == list(range(500, 521))

@@ -141,6 +141,16 @@ def _minutes_differing(client: Any, calls: list[dict[str, Any]]) -> str:
     return "minutes that differ:\n" + "\n".join(lines)
 
 
+def _warnings(log: Path) -> str:
+    """The worker log's warnings and errors (the log itself goes with pytest's tmp folders)."""
+    lines = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if "[WARNING]" in line or "[ERROR]" in line
+    ]
+    return f"worker log {log}, warnings and errors:\n" + "\n".join(lines[-60:])
+
+
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -190,14 +200,15 @@ def test_sigkill_while_calls_flow_loses_and_doubles_nothing(
     replayed = stats.get("detectors", {}).get("cost_windows", {}).get("replayed_calls")
     print(
         f"\nSIGKILL: {kills} kills over {N_CALLS:,} calls; the last worker skipped {replayed} "
-        "calls its restored window state had counted"
+        "calls its restored window state had counted, and read again "
+        f"{stats.get('rewound_records')} records its restored states lacked"
     )
     assert kills >= MIN_KILLS
     assert ch_client.command("SELECT count() FROM events FINAL") == want_rows
     assert ch_client.command("SELECT uniqExact(event_id) FROM events") == want_rows
     minutes = _window_totals(ch_client, "cost_windows_1m FINAL")
     if any(minutes.get(app, (0, 0))[:2] != (n, tokens) for app, (n, tokens, _) in want.items()):
-        print(_minutes_differing(ch_client, calls), f"\nworker log: {worker.log_path}")
+        print(_minutes_differing(ch_client, calls), _warnings(worker.log_path))
     _assert_totals(minutes, want)
     # The rollups are fed by materialized views at insert time: exact only if no block was
     # inserted twice (the deduplication tokens).

@@ -9,6 +9,7 @@ import orjson
 
 from slowleak.streams.core import Processor
 from slowleak.streams.core import Record as Rec
+from slowleak.streams.core.cost import CostWindows
 from slowleak.streams.runtime import IngestRuntime
 from slowleak.streams.sink import ClickHouseSink
 
@@ -194,3 +195,63 @@ async def _done() -> Any:
     future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     future.set_result(None)
     return future
+
+
+class ChangelogStore(dict[str, Any]):
+    """A state store whose writes reach the changelog when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unsent: list[asyncio.Future[None]] = []
+        self._new: list[asyncio.Future[None]] = []
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._new.append(asyncio.get_running_loop().create_future())
+
+    def take_sent(self) -> list[asyncio.Future[None]]:
+        new, self._new = self._new, []
+        self.unsent += new
+        return new
+
+
+def test_a_chunk_is_acked_only_once_the_states_it_changed_are_in_the_changelog() -> None:
+    """An offset committed past a state the changelog lacks would, after a crash, restore the
+    older state and resume after the calls it lacks: they would be lost from the windows."""
+
+    async def scenario() -> None:
+        client, store = FakeClient(), ChangelogStore()
+        runtime = _runtime(client, [])
+        runtime.state_store = store
+        runtime.processor = Processor(detectors=[CostWindows(store=store)])
+        event = FakeEvent()
+        await runtime.on_chunk("events", _chunk(10), event)
+        assert list(store) == ["cost_windows/a", "position/t/0"] and len(store.unsent) == 2
+        writing = asyncio.create_task(runtime.drain())
+        await asyncio.sleep(0.05)
+        assert not event.acked and not writing.done()  # rows wait too: the write comes after
+        for future in store.unsent:
+            future.set_result(None)
+        await writing
+        assert event.acked and ("events", 10) in client.inserts
+
+    asyncio.run(scenario())
+
+
+def test_each_chunk_records_its_partitions_next_offset_after_the_states() -> None:
+    """Written last, to the chunk's partition: a restored table that holds the position holds
+    the states written with it (what the consumer's rewind after a recovery relies on)."""
+
+    async def scenario() -> None:
+        store = ChangelogStore()
+        runtime = _runtime(FakeClient(), [])
+        runtime.state_store = store
+        runtime.processor = Processor(detectors=[CostWindows(store=store)])
+        await runtime.on_chunk("events", _chunk(10, start=40), FakeEvent())
+        assert list(store)[-1] == "position/t/0" and store["position/t/0"] == 50
+        # Records not read from Kafka (offset -1, as in a replay) have no position.
+        replayed = [r._replace(offset=-1, topic="r") for r in _chunk(3)]
+        await runtime.on_chunk("events", replayed, FakeEvent())
+        assert "position/r/0" not in store
+
+    asyncio.run(scenario())
