@@ -43,12 +43,17 @@ class Ackable(Protocol):
 
 
 class StateStore(Protocol):
-    """Where detector states go once per chunk (the worker's changelogged faust table)."""
+    """Where detector states persist (the worker's changelogged faust table)."""
 
-    def __setitem__(self, key: str, value: Any) -> None: ...
+    def get(self, key: str) -> Any: ...
 
-    def take_sent(self) -> Sequence[Awaitable[Any]]:
-        """The writes made since the last call, each done once the store has it durably."""
+    def dump(self, value: Any) -> bytes:
+        """``value`` encoded as the store keeps it (a snapshot: later changes do not reach it)."""
+        ...
+
+    def put(self, partition: int, key: str, raw: bytes) -> Awaitable[Any]:
+        """Store ``raw`` (from :meth:`dump`) under ``key``, logged to ``partition``; the result
+        is done once the store has it durably."""
         ...
 
 
@@ -83,6 +88,10 @@ class IngestRuntime:
         self.retry_max_s = retry_max_s
         self._acks: list[Ackable] = []
         self._deliveries: list[Awaitable[Any]] = []
+        #: States of the chunks not yet written, per chunk: (partition, [(key, snapshot)]).
+        self._states: list[tuple[int, list[tuple[str, bytes]]]] = []
+        #: Done once the last write task started has put its states (they go in write order).
+        self._states_put: asyncio.Future[None] | None = None
         self.max_inflight = max_inflight
         self._inflight: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -94,26 +103,30 @@ class IngestRuntime:
         """Process one chunk of records; ``event`` is acked once its output is durable."""
         # A fresh Output per chunk: agents of both topics interleave at every await below.
         out = Output()
+        store = self.state_store
+        last = records[-1] if records else None
+        position = None
+        if store is not None and last is not None and last.offset >= 0:
+            position = position_key(last.topic, last.partition)
+        # Records before the stored position are in the stored states already (read again
+        # after a crash): their rows are written again, the detectors do not see them twice.
+        applied = store.get(position) if store is not None and position is not None else None
+        applied = applied if isinstance(applied, int) else None
         if kind == "events":
-            self.processor.interactions(records, out)
+            self.processor.interactions(records, out, applied_before=applied)
         else:
-            self.processor.feedback(records, out)
-        if self.state_store is not None:
-            # One write per changed key per chunk, inside the chunk's event: the changelog
-            # record goes to the chunk's partition, so the state moves with its partition.
-            for key, state in self.processor.dirty_states().items():
-                self.state_store[key] = state
-            if records and (last := records[-1]).offset >= 0:
-                # After the states, to the same changelog partition: a restored table that
-                # holds this position holds every state written before it. A worker whose
-                # table comes back ending before the committed offset reads from here again
-                # (``ChunkConsumer``), instead of resuming after calls its states lack.
-                key = position_key(last.topic, last.partition)
-                self.state_store[key] = last.offset + 1
-            # The chunk is acked only once its states are durable too: an offset committed
-            # past a state the changelog never got would, after a crash, restore an older
-            # state and resume after the calls it lacks (lost, not counted again).
-            self._deliveries.extend(self.state_store.take_sent())
+            self.processor.feedback(records, out, applied_before=applied)
+        if store is not None and last is not None:
+            # Snapshots now, stored once the chunk's rows, alerts and dead letters are durable
+            # (``_write``): stored states then never hold the effect of an output that a crash
+            # lost. One per changed key, then the partition's next offset, all to the chunk's
+            # partition: a restored table holding a position holds the states written before
+            # it, so it knows which records its states have seen (``applied`` above).
+            states = [(key, store.dump(st)) for key, st in self.processor.dirty_states().items()]
+            if position is not None:
+                states.append((position, store.dump(last.offset + 1)))
+            if states:
+                self._states.append((last.partition, states))
         await self._publish(out.dead_letters, out.alerts)
         sink = self.sink
         if out.events:
@@ -154,12 +167,16 @@ class IngestRuntime:
         async with self._lock:
             while len(self._inflight) >= self.max_inflight:
                 await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-            if not self._acks and self.sink.buffered == 0:
+            if not self._acks and self.sink.buffered == 0 and not self._states:
                 return
             batch = self.sink.take()
             acks, self._acks = self._acks, []
             deliveries, self._deliveries = self._deliveries, []
-            task = asyncio.create_task(self._write(batch, acks, deliveries))
+            states, self._states = self._states, []
+            after, self._states_put = self._states_put, asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(
+                self._write(batch, acks, deliveries, states, after, self._states_put)
+            )
             self._inflight.add(task)
             task.add_done_callback(self._write_done)
 
@@ -181,8 +198,35 @@ class IngestRuntime:
                 await asyncio.wait(set(self._inflight))
 
     async def _write(
-        self, batch: PendingBatch, acks: list[Ackable], deliveries: list[Awaitable[Any]]
+        self,
+        batch: PendingBatch,
+        acks: list[Ackable],
+        deliveries: list[Awaitable[Any]],
+        states: list[tuple[int, list[tuple[str, bytes]]]],
+        after: asyncio.Future[None] | None,
+        put: asyncio.Future[None],
     ) -> None:
+        try:
+            await self._write_rows(batch, deliveries)
+            # States in the order their chunks were read, whatever order the writes end in.
+            if after is not None:
+                await after
+            stored = [self._put(p, key, raw) for p, items in states for key, raw in items]
+        finally:
+            if not put.done():
+                put.set_result(None)
+        # Acked once the states are durable too: an offset committed past states the store
+        # never got would, after a crash, restore older states and resume after calls they lack.
+        if stored:
+            await asyncio.gather(*stored)
+        for event in acks:
+            event.ack()
+
+    def _put(self, partition: int, key: str, raw: bytes) -> Awaitable[Any]:
+        assert self.state_store is not None  # states are kept only with a store
+        return self.state_store.put(partition, key, raw)
+
+    async def _write_rows(self, batch: PendingBatch, deliveries: list[Awaitable[Any]]) -> None:
         if deliveries:
             await asyncio.gather(*deliveries)
         loop = asyncio.get_running_loop()
@@ -205,8 +249,6 @@ class IngestRuntime:
             else:
                 for table, n in result.rows.items():
                     self.rows_written[table] = self.rows_written.get(table, 0) + n
-        for event in acks:
-            event.ack()
 
     def stats(self) -> dict[str, Any]:
         """Counters for the worker's ``/slowleak/stats/`` page."""
@@ -219,6 +261,7 @@ class IngestRuntime:
             "rows_written": dict(self.rows_written),
             "rows_buffered": self.sink.buffered,
             "chunks_unacked": len(self._acks),
+            "replayed": p.replayed,
             "writes_in_flight": len(self._inflight),
             "settled": not self._acks and self.sink.buffered == 0 and not self._inflight,
             "failed_writes": self.failed_writes,

@@ -86,6 +86,9 @@ class ProcessorStats:
     #: Valid calls whose ``event_id`` was seen among the recent ones (a producer's retry, or a
     #: record read again): written again (the table keeps one), not fed to the detectors again.
     duplicates: int = 0
+    #: Valid records read again that the stored detector states had seen (``applied_before``):
+    #: written again, not fed to the detectors again.
+    replayed: int = 0
 
 
 def _utcnow() -> datetime:
@@ -170,8 +173,12 @@ class Processor:
         self.clock = clock
         self.stats = ProcessorStats()
 
-    def interactions(self, records: Iterable[SourceRecord], out: Output) -> None:
-        """Process records of the events topic."""
+    def interactions(
+        self, records: Iterable[SourceRecord], out: Output, *, applied_before: int | None = None
+    ) -> None:
+        """Process records of the events topic; those at offsets below ``applied_before`` are
+        in the detectors' stored states already (read again after a crash): their rows are
+        written, the detectors do not see them again."""
         max_bytes = self.max_message_bytes
         rows = out.events
         detectors = self._per_event
@@ -199,6 +206,9 @@ class Processor:
                     )
                 )  # fmt: skip
             self.stats.interactions += 1
+            if applied_before is not None and record.offset < applied_before:
+                self.stats.replayed += 1
+                continue
             if event.event_id in recent:
                 self.stats.duplicates += 1
                 continue
@@ -221,8 +231,11 @@ class Processor:
         self._notify(out, alerts_before, valid)
         self.stats.alerts += len(out.alerts) - alerts_before
 
-    def feedback(self, records: Iterable[SourceRecord], out: Output) -> None:
-        """Process records of the feedback topic."""
+    def feedback(
+        self, records: Iterable[SourceRecord], out: Output, *, applied_before: int | None = None
+    ) -> None:
+        """Process records of the feedback topic (``applied_before`` as for
+        :meth:`interactions`)."""
         alerts_before = len(out.alerts)
         judged: list[FeedbackEvent] = []
         horizon = self._horizon()
@@ -234,11 +247,14 @@ class Processor:
             except Rejected as rejected:
                 self._reject(record, rejected, out)
                 continue
-            judged.append(fb)
             out.feedback.append(feedback_row(fb, partition=record.partition, offset=record.offset))
+            self.stats.feedback += 1
+            if applied_before is not None and record.offset < applied_before:
+                self.stats.replayed += 1
+                continue
+            judged.append(fb)
             for detector in self.detectors:
                 out.alerts.extend(detector.on_feedback(fb))
-            self.stats.feedback += 1
         self._stats_rows(out)
         self._notify(out, alerts_before, judged)
         self.stats.alerts += len(out.alerts) - alerts_before

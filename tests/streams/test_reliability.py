@@ -4,10 +4,11 @@ ClickHouse server stopped for a minute under load. Nothing lost, nothing doubled
 `events` is a ReplacingMergeTree whose sorting key ends with ``event_id``: a call written again
 after a crash is one row once merged, which ``FINAL`` reads. Window rows are inserted one block
 per insert with a deduplication token, so a block sent again after a crash is dropped by
-``cost_windows_1m`` and by the materialized views of the hourly and daily rollups; each app's
-window state carries the Kafka offset of the last call it counted (its fence) and the blocks it
-has not seen written (its outbox), so a call read again after a crash is not counted twice and a
-block lost with the crash is sent again. The figures these tests print go to RELIABILITY.md.
+``cost_windows_1m`` and by the materialized views of the hourly and daily rollups. Detector
+states are stored once their chunk's rows are written, with the offset where the partition's
+next chunk starts, so a call read again after a crash is not fed to the detectors twice; each
+app's window state also carries the offset of the last call it counted (its fence) and the
+blocks it has not seen written (its outbox). The figures these tests print go to RELIABILITY.md.
 """
 
 from __future__ import annotations
@@ -197,10 +198,11 @@ def test_sigkill_while_calls_flow_loses_and_doubles_nothing(
         stats = worker.stats() or {}
     finally:
         worker.stop()
-    replayed = stats.get("detectors", {}).get("cost_windows", {}).get("replayed_calls")
+    fenced = stats.get("detectors", {}).get("cost_windows", {}).get("replayed_calls")
     print(
-        f"\nSIGKILL: {kills} kills over {N_CALLS:,} calls; the last worker skipped {replayed} "
-        "calls its restored window state had counted, and read again "
+        f"\nSIGKILL: {kills} kills over {N_CALLS:,} calls; the last worker wrote again, without "
+        f"feeding them to the detectors, {stats.get('replayed')} calls its restored states had "
+        f"seen (the window fences skipped {fenced} more); it read again "
         f"{stats.get('rewound_records')} records its restored states lacked"
     )
     assert kills >= MIN_KILLS
