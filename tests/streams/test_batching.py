@@ -141,7 +141,10 @@ class _Thread:
 
     def __init__(self) -> None:
         self.seeks: list[tuple[TP, int]] = []
-        self._consumer = SimpleNamespace(seek=lambda t, o: self.seeks.append((t, o)))
+        self._consumer = SimpleNamespace(
+            seek=lambda t, o: self.seeks.append((t, o)),
+            beginning_offsets=lambda tps: dict.fromkeys(tps, 0),
+        )
 
     def _ensure_consumer(self) -> Any:
         return self._consumer
@@ -162,7 +165,7 @@ def _delivering(committed: int | None) -> Any:
     consumer._dropped = {}
     consumer._next = {} if committed is None else {tp: committed}
     consumer._gap_sought = {}
-    consumer._rewound = {}
+    consumer._starts = {}
     consumer.rewound_records = 0
     consumer._read_offset = defaultdict(lambda: None)
     consumer.log = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None)
@@ -218,14 +221,14 @@ def test_a_chunk_fetched_before_the_last_seek_is_dropped() -> None:
     assert consumer._thread.seeks == [(tp, 100)]
 
 
-def _restored(committed: int, position: int | None) -> Any:
+def _restored(committed: int | None, position: int | None) -> Any:
     """A consumer past the seek to ``committed`` whose app's restored states end at
-    ``position``, after :meth:`ChunkConsumer._rewind_to_restored_states`."""
+    ``position``, after :meth:`ChunkConsumer._anchor_starts`."""
     consumer = _delivering(committed)
     consumer.assignment = lambda: {tp, TP("other", 0)}
     consumer.app.restored_position = lambda t: position if t == tp else 0
-    asyncio.run(consumer._rewind_to_restored_states())
-    consumer._next.update(consumer._rewound)
+    asyncio.run(consumer._anchor_starts())
+    consumer._next.update(consumer._starts)
     return consumer
 
 
@@ -246,3 +249,23 @@ def test_restored_states_at_or_past_the_commit_change_nothing() -> None:
         consumer = _restored(committed=500, position=position)
         assert consumer._thread.seeks == [] and consumer.rewound_records == 0
         assert _deliver(consumer, 500, 520) == list(range(500, 521))
+
+
+def test_with_nothing_committed_reading_starts_where_the_states_end_and_is_held_there() -> None:
+    """With no commit, the fetch position was the only anchor: a stale chunk's first offset
+    (5,000) became the start, and 1,830-4,999 were never read (rows and windows lost)."""
+    consumer = _restored(committed=None, position=1830)
+    assert consumer._thread.seeks == [(tp, 1830)] and consumer.rewound_records == 0
+    assert _deliver(consumer, 5000, 9999) == []  # past the start: sought back
+    assert consumer._thread.seeks[-1] == (tp, 1830)
+    stale = _chunk(5000, 9999).value
+    assert asyncio.run(consumer._since_seek(tp, stale, consumer._seek_epoch - 1)) == ()
+    assert consumer._thread.seeks[-1] == (tp, 1830)
+    assert _deliver(consumer, 1830, 4999) == list(range(1830, 5000))
+
+
+def test_with_nothing_committed_or_stored_reading_starts_at_the_log_start() -> None:
+    consumer = _restored(committed=None, position=None)
+    assert consumer._thread.seeks == [(tp, 0)]
+    assert _deliver(consumer, 2256, 2300) == []
+    assert consumer._thread.seeks[-1] == (tp, 0)
