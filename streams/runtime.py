@@ -124,7 +124,10 @@ class IngestRuntime:
             # it, so it knows which records its states have seen (``applied`` above).
             states = [(key, store.dump(st)) for key, st in self.processor.dirty_states().items()]
             if position is not None:
-                states.append((position, store.dump(last.offset + 1)))
+                # Never back: a chunk read again below the stored position leaves it where it is
+                # (the states it stores are those restored, past this chunk).
+                after = last.offset + 1 if applied is None else max(applied, last.offset + 1)
+                states.append((position, store.dump(after)))
             if states:
                 self._states.append((last.partition, states))
         await self._publish(out.dead_letters, out.alerts)
