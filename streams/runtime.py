@@ -95,13 +95,44 @@ class IngestRuntime:
         self.max_inflight = max_inflight
         self._inflight: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self._chunk_lock = asyncio.Lock()
         self._executor = ThreadPoolExecutor(max_inflight, thread_name_prefix="slowleak-sink")
         self.failed_writes = 0
         self.rows_written: dict[str, int] = {}
 
     async def on_chunk(self, kind: Kind, records: Sequence[SourceRecord], event: Ackable) -> None:
         """Process one chunk of records; ``event`` is acked once its output is durable."""
-        # A fresh Output per chunk: agents of both topics interleave at every await below.
+        # One chunk at a time from processing to handing its output over: the agents of both
+        # topics (and their chunks of one app) then hand states over in the order they were
+        # taken, and never a state before its own chunk's rows, alerts and dead letters.
+        async with self._chunk_lock:
+            out, states = self._process(kind, records)
+            await self._publish(out.dead_letters, out.alerts)
+            sink = self.sink
+            if out.events:
+                sink.add("events", EVENT_COLUMNS, out.events)
+            if out.feedback:
+                sink.add("feedback", FEEDBACK_COLUMNS, out.feedback)
+            if out.stats:
+                sink.add("detector_stats", DETECTOR_STATS_COLUMNS, out.stats)
+            for table, (columns, rows) in out.tables.items():
+                sink.add(table, columns, rows)
+            for block in out.blocks:
+                sink.add_block(block)
+            if states:
+                self._states.append((records[-1].partition, states))
+            self._acks.append(event)
+        if sink.due:
+            await self.flush()
+
+    def _process(
+        self, kind: Kind, records: Sequence[SourceRecord]
+    ) -> tuple[Output, list[tuple[str, bytes]]]:
+        """The chunk's output, and snapshots of the states it changed (stored by ``_write``
+        once that output is durable: stored states then never hold the effect of an output a
+        crash lost). One per changed key, then the partition's next offset, all to the chunk's
+        partition: a restored table holding a position holds the states written before it, so
+        it knows which records its states have seen (``applied``)."""
         out = Output()
         store = self.state_store
         last = records[-1] if records else None
@@ -116,35 +147,15 @@ class IngestRuntime:
             self.processor.interactions(records, out, applied_before=applied)
         else:
             self.processor.feedback(records, out, applied_before=applied)
-        if store is not None and last is not None:
-            # Snapshots now, stored once the chunk's rows, alerts and dead letters are durable
-            # (``_write``): stored states then never hold the effect of an output that a crash
-            # lost. One per changed key, then the partition's next offset, all to the chunk's
-            # partition: a restored table holding a position holds the states written before
-            # it, so it knows which records its states have seen (``applied`` above).
-            states = [(key, store.dump(st)) for key, st in self.processor.dirty_states().items()]
-            if position is not None:
-                # Never back: a chunk read again below the stored position leaves it where it is
-                # (the states it stores are those restored, past this chunk).
-                after = last.offset + 1 if applied is None else max(applied, last.offset + 1)
-                states.append((position, store.dump(after)))
-            if states:
-                self._states.append((last.partition, states))
-        await self._publish(out.dead_letters, out.alerts)
-        sink = self.sink
-        if out.events:
-            sink.add("events", EVENT_COLUMNS, out.events)
-        if out.feedback:
-            sink.add("feedback", FEEDBACK_COLUMNS, out.feedback)
-        if out.stats:
-            sink.add("detector_stats", DETECTOR_STATS_COLUMNS, out.stats)
-        for table, (columns, rows) in out.tables.items():
-            sink.add(table, columns, rows)
-        for block in out.blocks:
-            sink.add_block(block)
-        self._acks.append(event)
-        if sink.due:
-            await self.flush()
+        if store is None or last is None:
+            return out, []
+        states = [(key, store.dump(st)) for key, st in self.processor.dirty_states().items()]
+        if position is not None:
+            # Never back: a chunk read again below the stored position leaves it where it is
+            # (the states it stores are those restored, past this chunk).
+            after = last.offset + 1 if applied is None else max(applied, last.offset + 1)
+            states.append((position, store.dump(after)))
+        return out, states
 
     async def _publish(
         self, dead_letters: Iterable[tuple[DeadLetter, bytes | None]], alerts: Iterable[Alert]

@@ -408,3 +408,37 @@ def test_every_detectors_state_after_crashes_equals_a_crash_free_runs() -> None:
         assert crashed.store.states() == clean.store.states(), seed
         assert crashed.alerts >= clean.alerts, seed  # an alert may go out twice, none is lost
         assert crashed.blocks == clean.blocks, seed  # the same windows (a block sent twice: one)
+
+
+def test_chunks_of_both_topics_hand_over_their_states_in_the_order_they_were_taken() -> None:
+    """The feedback agent's chunk waits while the events agent's chunk publishes its alert: else
+    it could take newer states of the same app and hand them over first (an older snapshot
+    stored after a newer one), or a write could store a state before its own chunk's alert."""
+
+    async def scenario() -> None:
+        store = ChangelogStore()
+        runtime = _stateful(FakeClient(), store)
+        gate = asyncio.Event()
+
+        async def slow_alert(key: bytes | None, value: bytes) -> Any:
+            await gate.wait()
+            return await _done()
+
+        runtime.send_alert = slow_alert
+        feedback = orjson.dumps(
+            {"type": "feedback", "event_id": "e0", "ts": "2026-11-25T10:00:00Z", "app": "a",
+             "outcome": True}
+        )  # fmt: skip
+        events = asyncio.create_task(runtime.on_chunk("events", _chunk(5), FakeEvent()))
+        await asyncio.sleep(0.01)  # processed; its unknown_price alert is being published
+        judged = asyncio.create_task(
+            runtime.on_chunk("feedback", [Rec("f", 0, 0, b"a", feedback)], FakeEvent())
+        )
+        await asyncio.sleep(0.01)
+        assert runtime.processor.stats.feedback == 0 and runtime._states == []
+        gate.set()
+        await asyncio.gather(events, judged)
+        handed = [[key for key, _ in states] for _, states in runtime._states]
+        assert handed == [["cost_windows/a", "position/t/0"], ["position/f/0"]]
+
+    asyncio.run(scenario())
