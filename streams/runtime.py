@@ -205,8 +205,11 @@ class IngestRuntime:
             await self.flush()
 
     async def drain(self) -> None:
-        """Write everything and wait for it (at shutdown and before partitions are revoked)."""
-        await self.flush()
+        """Write everything and wait for it (at shutdown and before partitions are revoked),
+        the chunk being handed over included: its states, stored after the revoke, would reach
+        the changelog of a partition another worker may already own."""
+        async with self._chunk_lock:
+            await self.flush()
         async with self._lock:
             if self._inflight:
                 await asyncio.wait(set(self._inflight))

@@ -442,3 +442,29 @@ def test_chunks_of_both_topics_hand_over_their_states_in_the_order_they_were_tak
         assert handed == [["cost_windows/a", "position/t/0"], ["position/f/0"]]
 
     asyncio.run(scenario())
+
+
+def test_drain_waits_for_the_chunk_being_handed_over() -> None:
+    """Before partitions are revoked: a chunk still publishing its alert is written with the
+    rest, not after the revoke."""
+
+    async def scenario() -> None:
+        store = ChangelogStore()
+        runtime = _stateful(FakeClient(), store)
+        gate = asyncio.Event()
+
+        async def slow_alert(key: bytes | None, value: bytes) -> Any:
+            await gate.wait()
+            return await _done()
+
+        runtime.send_alert = slow_alert
+        chunk = asyncio.create_task(runtime.on_chunk("events", _chunk(5), FakeEvent()))
+        await asyncio.sleep(0.01)
+        draining = asyncio.create_task(_stored(runtime, store))
+        await asyncio.sleep(0.05)
+        assert not draining.done() and store.records == {}
+        gate.set()
+        await asyncio.gather(chunk, draining)
+        assert store["position/t/0"] == 5
+
+    asyncio.run(scenario())
