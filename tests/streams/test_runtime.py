@@ -410,6 +410,19 @@ def test_every_detectors_state_after_crashes_equals_a_crash_free_runs() -> None:
         assert crashed.blocks == clean.blocks, seed  # the same windows (a block sent twice: one)
 
 
+def _gated_alerts(store: ChangelogStore) -> tuple[IngestRuntime, asyncio.Event]:
+    """A runtime over ``store`` whose alerts are acknowledged once the event is set."""
+    runtime = _stateful(FakeClient(), store)
+    gate = asyncio.Event()
+
+    async def slow_alert(key: bytes | None, value: bytes) -> Any:
+        await gate.wait()
+        return await _done()
+
+    runtime.send_alert = slow_alert
+    return runtime, gate
+
+
 def test_chunks_of_both_topics_hand_over_their_states_in_the_order_they_were_taken() -> None:
     """The feedback agent's chunk waits while the events agent's chunk publishes its alert: else
     it could take newer states of the same app and hand them over first (an older snapshot
@@ -417,14 +430,7 @@ def test_chunks_of_both_topics_hand_over_their_states_in_the_order_they_were_tak
 
     async def scenario() -> None:
         store = ChangelogStore()
-        runtime = _stateful(FakeClient(), store)
-        gate = asyncio.Event()
-
-        async def slow_alert(key: bytes | None, value: bytes) -> Any:
-            await gate.wait()
-            return await _done()
-
-        runtime.send_alert = slow_alert
+        runtime, gate = _gated_alerts(store)
         feedback = orjson.dumps(
             {"type": "feedback", "event_id": "e0", "ts": "2026-11-25T10:00:00Z", "app": "a",
              "outcome": True}
@@ -450,14 +456,7 @@ def test_drain_waits_for_the_chunk_being_handed_over() -> None:
 
     async def scenario() -> None:
         store = ChangelogStore()
-        runtime = _stateful(FakeClient(), store)
-        gate = asyncio.Event()
-
-        async def slow_alert(key: bytes | None, value: bytes) -> Any:
-            await gate.wait()
-            return await _done()
-
-        runtime.send_alert = slow_alert
+        runtime, gate = _gated_alerts(store)
         chunk = asyncio.create_task(runtime.on_chunk("events", _chunk(5), FakeEvent()))
         await asyncio.sleep(0.01)
         draining = asyncio.create_task(_stored(runtime, store))
