@@ -21,7 +21,7 @@ from slowleak.streams.clickhouse import connect
 from slowleak.streams.core import Processor
 from slowleak.streams.core.detectors import settings_detectors
 from slowleak.streams.core.lifecycle import AlertLifecycle, lifecycle_policy
-from slowleak.streams.runtime import IngestRuntime, position_key
+from slowleak.streams.runtime import IngestRuntime, stored_position
 from slowleak.streams.sink import ClickHouseSink
 
 __all__ = ["SlowleakApp", "create_app", "faust_credentials"]
@@ -64,8 +64,7 @@ class SlowleakApp(faust.App):
     def restored_position(self, tp: TP) -> int | None:
         """Where ``tp``'s next chunk starts as the restored states know it (None: no chunk of
         it was processed since the table exists). Read by ``ChunkConsumer`` after recovery."""
-        position = self.states.get(position_key(tp.topic, tp.partition))
-        return position if isinstance(position, int) else None
+        return stored_position(self.states, tp.topic, tp.partition)
 
     def _new_transport(self) -> TransportT:
         return ChunkTransport(self.conf.broker_consumer, self)

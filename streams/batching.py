@@ -111,8 +111,8 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         #: Expected offset a partition was sought back to when a chunk started past it; a
         #: chunk starting past it again means the offsets in between are really missing.
         self._gap_sought: dict[TP, int] = {}
-        #: Where partitions start since the last seek when not at their committed offset: where
-        #: the restored states end, or the log's start (see :meth:`_anchor_starts`).
+        #: Where each assigned partition starts reading since the last seek: its committed
+        #: offset, or where the restored states end, or the log's start (:meth:`_anchor_starts`).
         self._starts: dict[TP, int] = {}
         #: Records read again since start because restored states ended before the committed
         #: offset (for the stats page and tests).
@@ -187,13 +187,7 @@ class ChunkConsumer(faust_aiokafka.Consumer):
         finally:
             self._seeking = False
             self._seek_epoch += 1
-        batched = self._batched
-        starts = {
-            tp: offset
-            for tp, offset in self._committed_offset.items()
-            if tp.topic in batched and offset is not None
-        }
-        self._next.update(starts | self._starts)
+        self._next.update(self._starts)
 
     async def _anchor_starts(self) -> None:
         """Give every batched partition a known start, for :meth:`_since_seek` to hold it to.
@@ -224,6 +218,7 @@ class ChunkConsumer(faust_aiokafka.Consumer):
                 self.rewound_records += committed - position
                 start = position
             else:
+                self._starts[tp] = committed  # where faust's seek put it
                 continue
             self._starts[tp] = start
             await self._seek_to(tp, start)
@@ -237,10 +232,10 @@ class ChunkConsumer(faust_aiokafka.Consumer):
     async def _reseek(self, tp: TP, first: int) -> None:
         if tp not in self.assignment():
             return
-        # Where this generation starts reading (:meth:`_anchor_starts`): the committed offset,
-        # or where the restored states end, or the log's start. Should neither be known, back
-        # to the lowest of the offset dropped and where the last seek put the partition.
-        start = self._starts.get(tp, self._committed_offset.get(tp))
+        # Where this generation starts reading (:meth:`_anchor_starts`). Should it not be known
+        # (assigned since), back to the lowest of the offset dropped and where the last seek
+        # put the partition.
+        start = self._starts.get(tp)
         offset = start if start is not None else min(first, self._next.get(tp, first))
         self.log.info(
             "chunk fetched during a seek dropped tp=%s first=%s reseek=%s", tp, first, offset

@@ -29,7 +29,7 @@ from slowleak.streams.core.rows import (
 )
 from slowleak.streams.sink import ClickHouseSink, PendingBatch, SinkUnavailable
 
-__all__ = ["Ackable", "IngestRuntime", "StateStore", "position_key"]
+__all__ = ["Ackable", "IngestRuntime", "StateStore", "position_key", "stored_position"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,13 @@ class StateStore(Protocol):
 def position_key(topic: str, partition: int) -> str:
     """Store key of the offset where a partition's next chunk starts, as the states know it."""
     return f"position/{topic}/{partition}"
+
+
+def stored_position(store: StateStore, topic: str, partition: int) -> int | None:
+    """The offset where the partition's next chunk starts as ``store``'s states know it (None:
+    no chunk of it was stored)."""
+    position = store.get(position_key(topic, partition))
+    return position if isinstance(position, int) else None
 
 
 class IngestRuntime:
@@ -136,13 +143,12 @@ class IngestRuntime:
         out = Output()
         store = self.state_store
         last = records[-1] if records else None
-        position = None
+        position = applied = None
         if store is not None and last is not None and last.offset >= 0:
             position = position_key(last.topic, last.partition)
-        # Records before the stored position are in the stored states already (read again
-        # after a crash): their rows are written again, the detectors do not see them twice.
-        applied = store.get(position) if store is not None and position is not None else None
-        applied = applied if isinstance(applied, int) else None
+            # Records before the stored position are in the stored states already (read again
+            # after a crash): their rows are written again, the detectors do not see them twice.
+            applied = stored_position(store, last.topic, last.partition)
         if kind == "events":
             self.processor.interactions(records, out, applied_before=applied)
         else:
@@ -181,7 +187,7 @@ class IngestRuntime:
         async with self._lock:
             while len(self._inflight) >= self.max_inflight:
                 await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-            if not self._acks and self.sink.buffered == 0 and not self._states:
+            if not self._acks and self.sink.buffered == 0:  # states go with their chunk's ack
                 return
             batch = self.sink.take()
             acks, self._acks = self._acks, []

@@ -165,7 +165,7 @@ def _delivering(committed: int | None) -> Any:
     consumer._dropped = {}
     consumer._next = {} if committed is None else {tp: committed}
     consumer._gap_sought = {}
-    consumer._starts = {}
+    consumer._starts = {} if committed is None else {tp: committed}
     consumer.rewound_records = 0
     consumer._read_offset = defaultdict(lambda: None)
     consumer.log = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None)
