@@ -9,10 +9,20 @@ repeating it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DETECTORS", "SEVERITIES", "Detector", "Finding", "Severity", "Span", "severity_for"]
+__all__ = [
+    "DETECTORS",
+    "SEVERITIES",
+    "Detector",
+    "Finding",
+    "Severity",
+    "Span",
+    "merged_spans",
+    "severity_for",
+]
 
 Detector = Literal["prompt_injection", "pii_leak", "secret_leak", "off_task"]
 Severity = Literal["low", "medium", "high", "critical"]
@@ -57,3 +67,18 @@ def severity_for(score: float, *, high: float = 0.9, critical: float | None = No
     if score >= (0.5 + high) / 2:
         return "medium"
     return "low"
+
+
+def merged_spans(spans: Iterable[Span]) -> tuple[Span, ...]:
+    """``spans`` sorted, with those that overlap or touch joined.
+
+    >>> merged_spans([(11, 32), (0, 32), (40, 50), (50, 55)])
+    ((0, 32), (40, 55))
+    """
+    out: list[Span] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return tuple(out)

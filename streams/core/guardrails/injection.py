@@ -38,7 +38,7 @@ from importlib import resources
 
 from slowleak.streams.core.guardrails._grams import GramTable, four_grams
 from slowleak.streams.core.guardrails._text import LEET_LETTERS, fold, words
-from slowleak.streams.core.guardrails.findings import Finding, severity_for
+from slowleak.streams.core.guardrails.findings import Finding, merged_spans, severity_for
 
 __all__ = ["MODEL_FILE", "InjectionModel", "PromptInjectionDetector", "features"]
 
@@ -844,5 +844,5 @@ class PromptInjectionDetector:
             score=round(score, 4),
             severity=severity_for(score, high=high),
             field="input_text",
-            spans=tuple(sorted(set(spans))[:8]),
+            spans=merged_spans(spans)[:8],
         )

@@ -5,7 +5,17 @@ import importlib
 
 import pytest
 
-MODULES = ["_grams", "configured", "injection", "mask", "off_task", "pii", "scanner", "secrets"]
+MODULES = [
+    "_grams",
+    "configured",
+    "findings",
+    "injection",
+    "mask",
+    "off_task",
+    "pii",
+    "scanner",
+    "secrets",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

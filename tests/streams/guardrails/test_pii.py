@@ -107,6 +107,33 @@ def test_card_wins_over_phone() -> None:
     assert _found("pay with 4539-1488-0343-6467") == [("card", "4539-1488-0343-6467")]
 
 
+@pytest.mark.parametrize("card", ["4111 1111 1111 1111", "5555 5555 5555 4444", "4111111111111111"])
+def test_test_cards_are_cards(card: str) -> None:
+    # Well-known test numbers with two distinct digits: a payment bot printing one is a finding.
+    assert _found(f"Card {card} charged.") == [("card", card)]
+
+
+def test_a_filler_of_one_digit_is_no_card() -> None:
+    assert luhn_valid("0000000000000000")
+    assert _found("Card 0000 0000 0000 0000 on file.") == []
+
+
+def test_credentials_in_a_connection_string_are_no_email() -> None:
+    # ``admin:pw@db.internal`` is a password and a host (secret_leak's), not an e-mail address.
+    assert _found("postgres://admin:S3cr3tPassw0rd@db.internal:5432/orders") == []
+    assert _found("ftp://bob@files.example.com/x") == []
+
+
+def test_emails_near_urls_are_still_emails() -> None:
+    text = "Mail jo@example.org, see https://x.com/form?to=ann@example.org or mailto:bo@example.org"
+
+    assert [v for k, v in _found(text) if k == "email"] == [
+        "jo@example.org",
+        "ann@example.org",
+        "bo@example.org",
+    ]
+
+
 # Phone formats and contexts written for these tests (international prefixes, parentheses,
 # slashes, extensions, a cue after the number), none taken from an evaluation set.
 @pytest.mark.parametrize(
