@@ -21,8 +21,10 @@ from slowleak.streams.clickhouse import connect
 from slowleak.streams.core import Processor
 from slowleak.streams.core.detectors import settings_detectors
 from slowleak.streams.core.lifecycle import AlertLifecycle, lifecycle_policy
+from slowleak.streams.publisher import RECORD_OVERHEAD_BYTES
 from slowleak.streams.runtime import IngestRuntime, stored_position
 from slowleak.streams.sink import ClickHouseSink
+from slowleak.streams.state_codec import STATE_CODEC
 
 __all__ = ["SlowleakApp", "create_app", "faust_credentials"]
 
@@ -41,6 +43,12 @@ class StateTable(faust.Table[str, Any]):
     (:class:`~slowleak.streams.runtime.StateStore`): a state is stored after the rows, alerts
     and dead letters of the chunk that changed it, never before.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # faust takes a table's serializers from its types, not from its schema: JSON,
+        # compressed when large (its changelog topic is made later, with this one).
+        self.value_serializer = STATE_CODEC
 
     def dump(self, value: Any) -> bytes:
         return bytes(codecs.dumps(self.value_serializer, value))
@@ -128,7 +136,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         default=None,
         beacon=app.tables.beacon,
         partitions=settings.topic_partitions,
-        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer=STATE_CODEC),
         help="Per-key detector state; its changelog restores it after a restart or rebalance.",
     )
     app.tables.add(states)
@@ -154,6 +162,7 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
             lifecycle=AlertLifecycle(store=states, policy=lifecycle_policy(settings)),
         ),
         state_store=states,
+        max_state_bytes=app.conf.producer_max_request_size - RECORD_OVERHEAD_BYTES,
         max_inflight=1 if settings.clickhouse.embedded else settings.sink_max_inflight,
         sink=sink,
         send_dead_letter=send_dead_letter,

@@ -83,9 +83,12 @@ class IngestRuntime:
         max_inflight: int = 2,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
+        max_state_bytes: int | None = None,
     ) -> None:
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
+        if max_state_bytes is not None and max_state_bytes < 1:
+            raise ValueError("max_state_bytes must be at least 1")
         self.processor = processor
         self.sink = sink
         self.send_dead_letter = send_dead_letter
@@ -106,6 +109,10 @@ class IngestRuntime:
         self._executor = ThreadPoolExecutor(max_inflight, thread_name_prefix="slowleak-sink")
         self.failed_writes = 0
         self.rows_written: dict[str, int] = {}
+        #: Largest state record (key and value) the store takes: the producer refuses larger.
+        self.max_state_bytes = max_state_bytes
+        #: Snapshots not stored for being larger, by store key.
+        self.states_too_large: dict[str, int] = {}
 
     async def on_chunk(self, kind: Kind, records: Sequence[SourceRecord], event: Ackable) -> None:
         """Process one chunk of records; ``event`` is acked once its output is durable."""
@@ -155,13 +162,36 @@ class IngestRuntime:
             self.processor.feedback(records, out, applied_before=applied)
         if store is None or last is None:
             return out, []
-        states = [(key, store.dump(st)) for key, st in self.processor.dirty_states().items()]
+        states = [
+            (key, raw)
+            for key, st in self.processor.dirty_states().items()
+            if self._fits(key, raw := store.dump(st))
+        ]
         if position is not None:
             # Never back: a chunk read again below the stored position leaves it where it is
             # (the states it stores are those restored, past this chunk).
             after = last.offset + 1 if applied is None else max(applied, last.offset + 1)
             states.append((position, store.dump(after)))
         return out, states
+
+    def _fits(self, key: str, raw: bytes) -> bool:
+        """Whether the snapshot ``raw`` of ``key`` can be stored. One that cannot is kept in
+        memory only, and said so (the first time, then every 100th): a record the producer
+        refuses would hold back the chunk's ack, and every later one, for good."""
+        limit = self.max_state_bytes
+        if limit is None or len(key) + len(raw) <= limit:
+            return True
+        skipped = self.states_too_large[key] = self.states_too_large.get(key, 0) + 1
+        if skipped % 100 == 1:
+            log.error(
+                "detector state too large to store key=%s bytes=%d max_bytes=%d times=%d: it is "
+                "kept in memory only, and after a restart or rebalance its detector resumes from "
+                "its last stored state (it misses the calls since). Raise the faust option "
+                "producer_max_request_size and the broker's max.message.bytes for the state "
+                "changelog topic, or lower what the state holds (fewer tenants or models).",
+                key, len(raw), limit, skipped,
+            )  # fmt: skip
+        return False
 
     async def _publish(
         self, dead_letters: Iterable[tuple[DeadLetter, bytes | None]], alerts: Iterable[Alert]
@@ -288,6 +318,7 @@ class IngestRuntime:
             "writes_in_flight": len(self._inflight),
             "settled": not self._acks and self.sink.buffered == 0 and not self._inflight,
             "failed_writes": self.failed_writes,
+            "states_too_large": dict(self.states_too_large),
             "detectors": self.processor.detector_stats(),
         }
 

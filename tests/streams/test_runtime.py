@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
+import pytest
 
 from slowleak.streams.core import Processor
 from slowleak.streams.core import Record as Rec
@@ -292,6 +294,44 @@ async def _stored(runtime: IngestRuntime, store: ChangelogStore) -> None:
         store.send_all()
         await asyncio.sleep(0.01)
     await writing
+
+
+def test_a_state_too_large_to_store_is_said_and_does_not_hold_back_the_ack(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A record larger than the producer takes would be refused: the chunk's ack, and every
+    later one of the partition, would wait for it for good."""
+
+    async def scenario() -> None:
+        store = ChangelogStore()
+        runtime = _stateful(FakeClient(), store)
+        runtime.max_state_bytes = 100  # the app's window state is larger
+        event = FakeEvent()
+        await runtime.on_chunk("events", _chunk(10), event)
+        await _stored(runtime, store)
+        assert event.acked
+        assert store.puts == [(0, "position/t/0")]  # the position still goes
+        assert runtime.stats()["states_too_large"] == {"cost_windows/a": 1}
+
+    with caplog.at_level(logging.ERROR, logger="slowleak.streams.runtime"):
+        asyncio.run(scenario())
+    assert "detector state too large to store key=cost_windows/a" in caplog.text
+    assert "producer_max_request_size" in caplog.text
+
+
+def test_max_state_bytes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_state_bytes"):
+        IngestRuntime(
+            processor=Processor(),
+            sink=ClickHouseSink(client_factory=FakeClient, batch_rows=10, flush_interval_ms=10),
+            send_dead_letter=_never,
+            send_alert=_never,
+            max_state_bytes=0,
+        )
+
+
+async def _never(key: bytes | None, value: bytes) -> Any:
+    raise AssertionError("nothing is sent")
 
 
 def test_records_before_the_stored_position_are_written_but_not_fed_again() -> None:
