@@ -28,10 +28,9 @@ class GuardSummary:
     rejected: int = 0
 
     def describe(self) -> str:
-        return (
-            f"guard: {self.events:,} events scanned, {self.flagged:,} with findings, "
-            f"{self.rejected:,} lines rejected"
-        )
+        events = f"{self.events:,} event{'' if self.events == 1 else 's'}"
+        lines = f"{self.rejected:,} line{'' if self.rejected == 1 else 's'}"
+        return f"guard: {events} scanned, {self.flagged:,} with findings, {lines} rejected"
 
 
 def guard_file(

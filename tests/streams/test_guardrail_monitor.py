@@ -182,6 +182,7 @@ def test_guard_prints_one_line_per_event(tmp_path: Any) -> None:
     assert CANARY not in out.getvalue()
     assert (summary.events, summary.flagged, summary.rejected) == (2, 1, 1)
     assert "3: rejected" in err.getvalue()
+    assert summary.describe() == "guard: 2 events scanned, 1 with findings, 1 line rejected"
 
 
 def test_the_injection_threshold_setting_reaches_the_scanner() -> None:
