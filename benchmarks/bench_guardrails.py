@@ -449,7 +449,7 @@ def bench_secrets(data: Path, seed: int) -> None:
 
 
 def bench_speed(data: Path, seed: int) -> None:
-    print(f"\n== speed (seed {seed}): events with 1 KB input and 1 KB output, one core")
+    print(f"\n== speed (seed {seed}): one core")
     rng = random.Random(seed)
     jailbreak = read_csv(data / "dev" / "jailbreak_classification_train_balanced.csv")
     presidio = [
@@ -462,13 +462,13 @@ def bench_speed(data: Path, seed: int) -> None:
     ordinary = [r["prompt"] for r in jailbreak if r["type"] == "benign"]
     ordinary += [r["text"] for r in deepset if r["label"] == "0"]
 
-    def kilobyte(pool: list[str]) -> str:
+    def text(pool: list[str], size: int) -> str:
         parts: list[str] = []
-        while sum(map(len, parts)) < 1024:
+        while sum(map(len, parts)) < size:
             parts.append(rng.choice(pool))
-        return " ".join(parts)[:1024]
+        return " ".join(parts)[:size]
 
-    def events(pool: list[str]) -> list[InteractionEvent]:
+    def events(pool: list[str], size: int) -> list[InteractionEvent]:
         return [
             InteractionEvent(
                 event_id=f"e{i}",
@@ -479,8 +479,8 @@ def bench_speed(data: Path, seed: int) -> None:
                 output_tokens=1,
                 latency_ms=1.0,
                 status="ok",
-                input_text=kilobyte(pool),
-                output_text=kilobyte(pool),
+                input_text=text(pool, size),
+                output_text=text(pool, size),
                 intent="order",
             )
             for i in range(2000)
@@ -493,22 +493,29 @@ def bench_speed(data: Path, seed: int) -> None:
         secrets=("tram=32",),
         system_prompt="You are the order bot of Pizza Rapido. " * 5,
     )
-    for traffic, pool in (("dense (jailbreaks + PII sentences)", dense), ("ordinary", ordinary)):
-        batch = events(pool)
-        for label, scanner in (
-            ("no profile", Scanner()),
-            ("with a profile (secret, system prompt, off-task)", Scanner({"bot": profile})),
-        ):
-            for e in batch[:100]:
-                scanner.scan(e)
-            start, cpu_start = time.perf_counter(), time.process_time()
-            findings = sum(len(scanner.scan(e)) for e in batch)
-            elapsed = time.perf_counter() - start
-            cpu = time.process_time() - cpu_start
-            print(
-                f"  {traffic}, {label}: {len(batch) / cpu:,.0f} events per CPU-second, "
-                f"{len(batch) / elapsed:,.0f} events/s wall ({findings} findings)   bar: >=2,000/s"
-            )
+    # The bar is for "events with 1 KB of text each": 1 KB in each field is the stricter
+    # reading (the figures quoted against the bar), 1 KB in all the other.
+    sizes = ((1024, "1 KB input + 1 KB output"), (512, "512 B input + 512 B output"))
+    pools = (("dense (jailbreaks + PII sentences)", dense), ("ordinary", ordinary))
+    for size, described in sizes:
+        print(f"  events with {described}:")
+        for traffic, pool in pools:
+            batch = events(pool, size)
+            for label, scanner in (
+                ("no profile", Scanner()),
+                ("with a profile (secret, system prompt, off-task)", Scanner({"bot": profile})),
+            ):
+                for e in batch[:100]:
+                    scanner.scan(e)
+                start, cpu_start = time.perf_counter(), time.process_time()
+                findings = sum(len(scanner.scan(e)) for e in batch)
+                elapsed = time.perf_counter() - start
+                cpu = time.process_time() - cpu_start
+                print(
+                    f"    {traffic}, {label}: {len(batch) / cpu:,.0f} events per CPU-second, "
+                    f"{len(batch) / elapsed:,.0f} events/s wall ({findings} findings)"
+                    "   bar: >=2,000/s"
+                )
 
 
 def main() -> None:
