@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from slowleak.models import InteractionEvent
+from slowleak.models import FeedbackEvent, InteractionEvent
 from slowleak.streams.core.cost import (
     WINDOW_COLUMNS,
     WINDOW_TABLE,
@@ -23,7 +23,13 @@ from slowleak.streams.core.cost import (
     PriceBook,
     latency_quantile_ms,
 )
-from slowleak.streams.core.rows import Row
+from slowleak.streams.core.rows import (
+    EVENT_COLUMNS,
+    FEEDBACK_COLUMNS,
+    Row,
+    event_row,
+    feedback_row,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +41,7 @@ PRICES = PriceBook(
 )
 COST_MIGRATION = 8
 QUERIES = ("spend_over_time", "top_cost_drivers", "cost_per_success_by_prompt_version",
-           "unknown_price_models")  # fmt: skip
+           "cost_per_success_with_feedback", "unknown_price_models")  # fmt: skip
 
 
 def _at(hour: int, minute: int, second: int = 0) -> datetime:
@@ -145,6 +151,42 @@ def test_cost_per_success_by_prompt_version(cost_db: Client) -> None:
         ("bot", "v2", 6, 6 * K, 2, 2, 1.0, 3 * K),
         ("search", "", 2, 0.5, 0, 0, None, None),
     ]
+
+
+def _judged(n: int, ts: datetime, outcome: bool, app: str = "bot") -> FeedbackEvent:
+    return FeedbackEvent(type="feedback", event_id=f"e{n}", ts=ts, app=app, outcome=outcome)
+
+
+def test_cost_per_success_with_feedback(cost_db: Client) -> None:
+    """Judgements that come after the call count, the latest of a call winning over the outcome
+    sent with it; those of calls before the hours, or of no call, do not."""
+    events = [event_row(c, partition=0, offset=i) for i, c in enumerate(_calls())]
+    cost_db.insert("events", events, column_names=list(EVENT_COLUMNS))
+    judgements = [
+        _judged(2, _at(10, 20), False),
+        _judged(2, _at(10, 40), True),  # e2 was sent as a failure: its latest judgement wins
+        _judged(3, _at(10, 50), True),  # the error call, judged
+        _judged(8, _at(12, 30), False),  # a call of m2 (v2), judged after the hours
+        _judged(0, _at(10, 15), True),  # a call of 09:10: outside the hours
+        _judged(99, _at(10, 15), True),  # no such call
+        _judged(11, _at(11, 30), True, app="search"),
+    ]
+    feedback = [feedback_row(f, partition=0, offset=i) for i, f in enumerate(judgements)]
+    cost_db.insert("feedback", feedback, column_names=list(FEEDBACK_COLUMNS))
+
+    rows = _query(cost_db, "cost_per_success_with_feedback", app="", **HOURS)
+
+    assert rows == [
+        ("bot", "v1", 4, 7 * K, 3, 3, 1.0, 7 * K / 3),  # e1 sent, e2 and e3 judged; e6 unknown
+        ("bot", "v2", 6, 6 * K, 3, 2, 2 / 3, 3 * K),  # e4, e5 sent; e8 judged a failure
+        ("search", "", 2, 0.5, 1, 1, 1.0, 0.5),
+    ]
+    assert _query(cost_db, "cost_per_success_with_feedback", app="search", **HOURS) == [rows[2]]
+    # Without the judgements, the outcomes sent with the calls, as the windows count them.
+    assert [r[:2] + r[4:6] for r in _query(cost_db, "cost_per_success_by_prompt_version",
+                                           app="", **HOURS)] == [
+        ("bot", "v1", 2, 1), ("bot", "v2", 2, 2), ("search", "", 0, 0),
+    ]  # fmt: skip
 
 
 def test_unknown_price_models(cost_db: Client) -> None:
