@@ -1,5 +1,5 @@
 """``cost_spike``: an app's spend, cost per call or tokens per call rises against its own
-history, with the driver named.
+history, with the driver named; the same for each model of the app.
 
 Fed by :class:`~slowleak.streams.core.cost.windows.CostWindows` with each closed minute of an
 app (on time, all models and tenants summed): three
@@ -15,6 +15,7 @@ three warm up afresh (a new normal is measured, never the incident): one alert p
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ from slowleak.streams.core.cost.windows import MinuteTotals
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
 from slowleak.streams.core.stats import MeanShift
 
-__all__ = ["SIGNALS", "CostSpike"]
+__all__ = ["MODEL_SIGNALS", "SIGNALS", "CostSpike"]
 
 #: Signal -> what it watches, per minute with calls.
 SIGNALS = {
@@ -31,6 +32,9 @@ SIGNALS = {
     "cost_per_call": "cost per call",
     "tokens_per_call": "tokens per call",
 }
+#: What a model of an app is watched on: its spend per minute also moves with routing (a
+#: fallback, a challenger's share), which the app's total and the fallback alert speak of.
+MODEL_SIGNALS = ("cost_per_call", "tokens_per_call")
 #: Fields of a minute's totals, in the recent list and the baseline.
 _MINUTE, _CALLS, _COST, _IN, _OUT = range(5)
 _HOUR = 60
@@ -48,15 +52,17 @@ def _values(m: MinuteTotals) -> dict[str, float | None]:
 
 class _App:
     """The detectors, the usual (totals of the warm-up: first minute, last minute, calls, cost,
-    input and output tokens; calls per prompt version) and the last hour's minutes."""
+    input and output tokens; calls per prompt version), the last hour's minutes and the minute
+    its last alert fired at, of an app or of one model of an app."""
 
-    __slots__ = ("base", "base_prompts", "detectors", "recent")
+    __slots__ = ("base", "base_prompts", "detectors", "fired", "recent")
 
-    def __init__(self, warmup: int) -> None:
-        self.detectors = {name: MeanShift("up", warmup=warmup) for name in SIGNALS}
+    def __init__(self, warmup: int, signals: Iterable[str] = SIGNALS) -> None:
+        self.detectors = {name: MeanShift("up", warmup=warmup) for name in signals}
         self.base: list[Any] = [None, None, 0, 0.0, 0, 0]
         self.base_prompts: dict[str, int] = {}
         self.recent: list[list[Any]] = []  # [minute, calls, cost, in, out, {prompt: calls}]
+        self.fired: int | None = None
 
 
 class CostSpike(ObjectDetector[_App]):
@@ -96,48 +102,72 @@ input tokens per call (1,930 -> 9,752) on prompt v14
         super().__init__(store=store)
 
     def new_object(self, key: str) -> _App:
-        return _App(self.warmup)
+        return _App(self.warmup, MODEL_SIGNALS if "|" in key else SIGNALS)
 
     def load(self, key: str, state: State) -> _App:
         app = _App(self.warmup)
         app.detectors = {n: MeanShift.from_state(s) for n, s in state["detectors"].items()}
         app.base, app.base_prompts = list(state["base"]), dict(state["base_prompts"])
         app.recent = [list(m) for m in state["recent"]]
+        app.fired = state.get("fired")
         return app
 
     def dump(self, obj: _App) -> State:
         return {
             "detectors": {n: d.to_state() for n, d in obj.detectors.items()},
             "base": obj.base, "base_prompts": obj.base_prompts, "recent": obj.recent,
+            "fired": obj.fired,
         }  # fmt: skip
 
     def on_minutes(
         self, app: str, minutes: list[MinuteTotals], event: InteractionEvent
     ) -> list[Alert]:
-        """Closed minutes of ``app`` in order; ``event`` (which closed them) dates the alerts."""
-        state = self.obj(app)
-        self.touch(app)
+        """Closed minutes of ``app`` in order; ``event`` (which closed them) dates the alerts.
+
+        Each model of the app (``MinuteTotals.models``) is watched as well, on its cost and
+        tokens per call (:data:`MODEL_SIGNALS`), under the key ``app|model``: a model with a
+        small share of the spend can double its cost per call and move the app's total by
+        less than its noise. A model's alert is left out when the app's own fired within the
+        last hour (the same change, said once)."""
         alerts = []
         for m in minutes:
-            state.recent.append([m.minute, m.calls, m.cost_usd, m.input_tokens, m.output_tokens,
-                                 dict(m.prompts)])  # fmt: skip
-            del state.recent[:-_HOUR]
-            state.recent = [r for r in state.recent if r[_MINUTE] > m.minute - _HOUR]
-            fired = None
-            warming = any(d.reference is None for d in state.detectors.values())
-            for name, value in _values(m).items():
-                if value is not None and state.detectors[name].update(value) and fired is None:
-                    fired = name
-            if warming:
-                self._baseline(state, m)
-            if fired is not None:
-                detector = state.detectors[fired]
-                index = detector.change_index
-                since = detector.n - index if index is not None else 1
-                alerts.append(self._alert(app, state, fired, m, event, min(max(since, 1), _HOUR)))
-                fresh = self._objects[app] = _App(self.warmup)  # a new warm-up
-                fresh.recent, state = state.recent, fresh
+            alert = self._step(app, app, None, m, event)
+            if alert is not None:
+                alerts.append(alert)
+            fired = self.obj(app).fired
+            for model in sorted(m.models):
+                alert = self._step(f"{app}|{model}", app, model, m.models[model], event)
+                if alert is not None and (fired is None or fired <= m.minute - _HOUR):
+                    alerts.append(alert)
         return alerts
+
+    def _step(
+        self, key: str, app: str, model: str | None, m: MinuteTotals, event: InteractionEvent
+    ) -> Alert | None:
+        """One closed minute of ``key`` (an app, or ``app|model``): the alert, if it fires."""
+        state = self.obj(key)
+        self.touch(key)
+        state.recent.append([m.minute, m.calls, m.cost_usd, m.input_tokens, m.output_tokens,
+                             dict(m.prompts)])  # fmt: skip
+        del state.recent[:-_HOUR]
+        state.recent = [r for r in state.recent if r[_MINUTE] > m.minute - _HOUR]
+        fired = None
+        warming = any(d.reference is None for d in state.detectors.values())
+        for name, value in _values(m).items():
+            detector = state.detectors.get(name)
+            if detector is not None and value is not None and detector.update(value):
+                fired = fired or name
+        if warming:
+            self._baseline(state, m)
+        if fired is None:
+            return None
+        detector = state.detectors[fired]
+        index = detector.change_index
+        since = min(max(detector.n - index if index is not None else 1, 1), _HOUR)
+        alert = self._alert(app, model, state, fired, m, event, since)
+        fresh = self._objects[key] = self.new_object(key)  # a new warm-up
+        fresh.recent, fresh.fired = state.recent, m.minute
+        return alert
 
     @staticmethod
     def _baseline(state: _App, m: MinuteTotals) -> None:
@@ -156,6 +186,7 @@ input tokens per call (1,930 -> 9,752) on prompt v14
     def _alert(
         self,
         app: str,
+        model: str | None,
         state: _App,
         signal: str,
         m: MinuteTotals,
@@ -182,6 +213,8 @@ input tokens per call (1,930 -> 9,752) on prompt v14
             "price": (cost / max(inp + out, 1) * 1000, h_cost / max(h_in + h_out, 1) * 1000,
                       "price per 1k tokens", "${:,.4f}"),
         }  # fmt: skip
+        if model is not None:  # a model's share of the calls is routing's (see MODEL_SIGNALS)
+            del factors["call_volume"]
         driver = max(factors, key=lambda k: _rise(factors[k][0], factors[k][1]))
         before, after, label, fmt = factors[driver]
         prompts: dict[str, int] = {}
@@ -197,18 +230,21 @@ input tokens per call (1,930 -> 9,752) on prompt v14
         on = f" on prompt {top}" if top and top != usual_top else ""
         when = "hour" if since == _HOUR else f"{since} min" if since > 1 else "minute"
         times = "its usual rate" if math.isinf(ratio) else f"{ratio:.1f}x its usual rate"
+        ids = (self.name, app, signal, str(m.minute)) + ((model,) if model is not None else ())
         return Alert(
-            alert_id=alert_id(self.name, app, signal, str(m.minute)),
+            alert_id=alert_id(*ids),
             kind=self.name,
             severity="warning",
             status="firing",
             ts=event.ts,
             event_id=event.event_id,
             app=app,
-            labels={"signal": signal, "driver": driver},
+            model=model,
+            labels={"signal": signal, "driver": driver} | ({"model": model} if model else {}),
             summary=(
-                f"{app} spent {_usd(h_cost)} in the last {when}, {times}, driven by {label} "
-                f"({fmt.format(before)} -> {fmt.format(after)}){on}"
+                f"{app} spent {_usd(h_cost)}{f' on {model}' if model else ''} in the last "
+                f"{when}, {times}, driven by {label} ({fmt.format(before)} -> "
+                f"{fmt.format(after)}){on}"
             ),
             details={
                 "signal": signal, "watches": SIGNALS[signal], "driver": driver,

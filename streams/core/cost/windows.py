@@ -113,9 +113,12 @@ def latency_quantile_ms(hist: Sequence[int], q: float) -> float | None:
 
 
 class MinuteTotals:
-    """An app's on-time totals of one closed minute, all keys summed, for :class:`MinuteWatcher`."""
+    """An app's on-time totals of one closed minute, all keys summed, for :class:`MinuteWatcher`;
+    ``models``: the same per model (empty in the totals of one model)."""
 
-    __slots__ = ("calls", "cost_usd", "input_tokens", "minute", "output_tokens", "prompts")
+    __slots__ = (
+        "calls", "cost_usd", "input_tokens", "minute", "models", "output_tokens", "prompts",
+    )  # fmt: skip
 
     def __init__(self, minute: int) -> None:
         self.minute = minute
@@ -124,6 +127,15 @@ class MinuteTotals:
         self.input_tokens = 0
         self.output_tokens = 0
         self.prompts: dict[str, int] = {}  # prompt version ("" for none) -> calls
+        self.models: dict[str, MinuteTotals] = {}
+
+    def add(self, acc: list[Any], prompt: str) -> None:
+        """Count one window's accumulator (of prompt version ``prompt``)."""
+        self.calls += acc[_CALLS]
+        self.cost_usd += acc[_COST]
+        self.input_tokens += acc[_IN]
+        self.output_tokens += acc[_OUT]
+        self.prompts[prompt] = self.prompts.get(prompt, 0) + acc[_CALLS]
 
 
 class MinuteWatcher(Protocol):
@@ -643,10 +655,10 @@ class CostWindows(ObjectDetector[_App]):
 def _totals(minute: int, windows: dict[Key, list[Any]]) -> MinuteTotals:
     totals = MinuteTotals(minute)
     for key, acc in windows.items():
-        totals.calls += acc[_CALLS]
-        totals.cost_usd += acc[_COST]
-        totals.input_tokens += acc[_IN]
-        totals.output_tokens += acc[_OUT]
         prompt = key[3] or ""
-        totals.prompts[prompt] = totals.prompts.get(prompt, 0) + acc[_CALLS]
+        totals.add(acc, prompt)
+        model = totals.models.get(key[1])
+        if model is None:
+            model = totals.models[key[1]] = MinuteTotals(minute)
+        model.add(acc, prompt)
     return totals

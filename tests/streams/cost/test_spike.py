@@ -119,6 +119,82 @@ def test_end_to_end_through_the_windows_with_restarts() -> None:
     assert run(7) == alerts
 
 
+def _app_minute(models: dict[str, MinuteTotals]) -> MinuteTotals:
+    """The app's totals of one minute: its models' summed, and each model's."""
+    [m] = {t.minute for t in models.values()}
+    app = MinuteTotals(m)
+    for t in models.values():
+        app.calls += t.calls
+        app.cost_usd += t.cost_usd
+        app.input_tokens += t.input_tokens
+        app.output_tokens += t.output_tokens
+        for prompt, n in t.prompts.items():
+            app.prompts[prompt] = app.prompts.get(prompt, 0) + n
+    app.models = models
+    return app
+
+
+def test_a_model_with_a_small_share_of_the_spend_is_watched_on_its_own() -> None:
+    """One call a minute of gpt-4o-mini beside 40 of gpt-4o: its input tokens grow sixfold,
+    the app's spend 7% (about one standard deviation of its minutes)."""
+    rng = random.Random(6)
+    minutes = [
+        _app_minute({
+            "gpt-4o": minute(m, rng, calls=40),
+            "gpt-4o-mini": minute(m, rng, calls=1, input_tokens=1_850 if m < 200 else 11_100),
+        })
+        for m in range(260)
+    ]  # fmt: skip
+    alerts = feed(CostSpike(), minutes)
+
+    at, first = alerts[0]
+    assert 200 <= at <= 205
+    assert (first.model, first.labels) == (
+        "gpt-4o-mini",
+        {"signal": "cost_per_call", "driver": "input_tokens", "model": "gpt-4o-mini"},
+    )  # fmt: skip
+    assert first.summary.startswith("support-bot spent $")
+    assert " on gpt-4o-mini in the last " in first.summary
+    assert all(a.model != "gpt-4o" for _, a in alerts)
+
+
+def test_calls_moving_between_models_are_no_spike() -> None:
+    """A fallback takes the primary's calls: the fallback's spend per minute rises tenfold, its
+    cost per call does not, nor does the app's spend."""
+    rng = random.Random(9)
+    minutes = [
+        _app_minute({
+            "primary": minute(m, rng, calls=20 if m < 200 else 2),
+            "fallback": minute(m, rng, calls=2 if m < 200 else 20),
+        })
+        for m in range(400)
+    ]  # fmt: skip
+
+    assert feed(CostSpike(), minutes) == []
+
+
+def test_an_app_of_one_model_says_a_change_once() -> None:
+    rng = random.Random(7)
+    minutes = [
+        _app_minute({"gpt-4o": minute(m, rng, input_tokens=1_850 if m < 200 else 11_300)})
+        for m in range(400)
+    ]
+    alerts = feed(CostSpike(), minutes)
+
+    assert [(a.model, a.labels["driver"]) for _, a in alerts] == [(None, "input_tokens")]
+
+
+def test_stable_traffic_of_several_models_is_quiet() -> None:
+    rng = random.Random(8)
+    minutes = [
+        _app_minute({name: minute(m, rng, calls=calls) for name, calls in
+                     (("gpt-4o", 30), ("gpt-4o-mini", 3), ("claude", 1))})
+        for m in range(1_500)
+    ]  # fmt: skip
+
+    assert feed(CostSpike(), minutes) == []
+
+
 def test_warmup_is_validated() -> None:
     with pytest.raises(ValueError, match="warmup must be at least 100 minutes"):
         CostSpike(warmup=50)
