@@ -113,6 +113,9 @@ class IngestRuntime:
         self.max_state_bytes = max_state_bytes
         #: Snapshots not stored for being larger, by store key.
         self.states_too_large: dict[str, int] = {}
+        #: The largest snapshot seen (store key, bytes), for the stats page.
+        self.largest_state: tuple[str, int] = ("", 0)
+        self._large_states: set[str] = set()  # warned of: over half the limit
 
     async def on_chunk(self, kind: Kind, records: Sequence[SourceRecord], event: Ackable) -> None:
         """Process one chunk of records; ``event`` is acked once its output is durable."""
@@ -178,8 +181,18 @@ class IngestRuntime:
         """Whether the snapshot ``raw`` of ``key`` can be stored. One that cannot is kept in
         memory only, and said so (the first time, then every 100th): a record the producer
         refuses would hold back the chunk's ack, and every later one, for good."""
+        size = len(key) + len(raw)
+        if size > self.largest_state[1]:
+            self.largest_state = (key, size)
         limit = self.max_state_bytes
-        if limit is None or len(key) + len(raw) <= limit:
+        if limit is None or size <= limit:
+            if limit is not None and size > limit // 2 and key not in self._large_states:
+                self._large_states.add(key)
+                log.warning(
+                    "detector state key=%s is %d bytes, over half the largest record the "
+                    "producer takes (%d): it will not be stored once it outgrows that",
+                    key, size, limit,
+                )  # fmt: skip
             return True
         skipped = self.states_too_large[key] = self.states_too_large.get(key, 0) + 1
         if skipped % 100 == 1:
@@ -319,6 +332,7 @@ class IngestRuntime:
             "settled": not self._acks and self.sink.buffered == 0 and not self._inflight,
             "failed_writes": self.failed_writes,
             "states_too_large": dict(self.states_too_large),
+            "largest_state": {"key": self.largest_state[0], "bytes": self.largest_state[1]},
             "detectors": self.processor.detector_stats(),
         }
 

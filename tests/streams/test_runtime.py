@@ -319,6 +319,27 @@ def test_a_state_too_large_to_store_is_said_and_does_not_hold_back_the_ack(
     assert "producer_max_request_size" in caplog.text
 
 
+def test_a_state_over_half_the_limit_is_warned_of_once(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        store = ChangelogStore()
+        runtime = _stateful(FakeClient(), store)
+        await runtime.on_chunk("events", _chunk(10), FakeEvent())
+        await _stored(runtime, store)
+        size = runtime.stats()["largest_state"]["bytes"]
+        assert runtime.stats()["largest_state"]["key"] == "cost_windows/a"
+        assert size == len("cost_windows/a") + len(store.records["cost_windows/a"])
+        runtime.max_state_bytes = size + size // 2  # it fits, over half of it
+        for start in (10, 20):
+            await runtime.on_chunk("events", _chunk(10, start), FakeEvent())
+            await _stored(runtime, store)
+        assert runtime.stats()["states_too_large"] == {}
+
+    with caplog.at_level(logging.WARNING, logger="slowleak.streams.runtime"):
+        asyncio.run(scenario())
+    assert caplog.text.count("detector state key=cost_windows/a is ") == 1
+    assert "over half the largest record the producer takes" in caplog.text
+
+
 def test_max_state_bytes_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_state_bytes"):
         IngestRuntime(
