@@ -131,20 +131,22 @@ input tokens per call (1,930 -> 9,752) on prompt v14
         last hour (the same change, said once)."""
         alerts = []
         for m in minutes:
-            alert = self._step(app, app, None, m, event)
+            alert = self._step(app, None, m, event)
             if alert is not None:
                 alerts.append(alert)
             fired = self.obj(app).fired
             for model in sorted(m.models):
-                alert = self._step(f"{app}|{model}", app, model, m.models[model], event)
+                alert = self._step(app, model, m.models[model], event)
                 if alert is not None and (fired is None or fired <= m.minute - _HOUR):
                     alerts.append(alert)
         return alerts
 
     def _step(
-        self, key: str, app: str, model: str | None, m: MinuteTotals, event: InteractionEvent
+        self, app: str, model: str | None, m: MinuteTotals, event: InteractionEvent
     ) -> Alert | None:
-        """One closed minute of ``key`` (an app, or ``app|model``): the alert, if it fires."""
+        """One closed minute of ``app`` (or of its ``model``, key ``app|model``): the alert, if
+        it fires."""
+        key = app if model is None else f"{app}|{model}"
         state = self.obj(key)
         self.touch(key)
         state.recent.append([m.minute, m.calls, m.cost_usd, m.input_tokens, m.output_tokens,
