@@ -41,7 +41,9 @@ latency, DDM on ``latency > true p95``, a cutoff our detector has to estimate); 
 0.5% -> 5% and 0 -> 5% (``BernoulliDrift("up", warmup=10_000, min_reference=0.01)``, as the
 ``error_rate`` and ``refusal_rate`` signals run it; river's on the error indicator). The seeds
 are printed; they differ from ``drift_calibration.py``'s, and the rows added after the first
-version draw theirs from a second range, so the first version's rows keep their seeds.
+version draw theirs from a second range, so the first version's rows keep their seeds. The
+success rate of one intent (``BernoulliDrift("down", warmup=INTENT_WARMUP)``, as
+``intent_signal`` runs it: its stable rate, a large drop and a small one) draws from a third.
 
     .venv/bin/python benchmarks/bench_drift.py           # 3.5-4.5 min on 2 cores
     .venv/bin/python benchmarks/bench_drift.py --quick   # a tenth of the runs, ~40 s
@@ -71,7 +73,7 @@ import drift_calibration as sim
 
 from slowleak.models import InteractionEvent
 from slowleak.streams.core.detectors.drift import KeyMonitor
-from slowleak.streams.core.detectors.signals import SIGNALS
+from slowleak.streams.core.detectors.signals import INTENT_WARMUP, SIGNALS
 from slowleak.streams.core.stats import BernoulliDrift, CategoricalShift, MeanShift, TailShift
 from slowleak.streams.core.stats.thresholds import GAMMA
 
@@ -538,7 +540,8 @@ def main() -> None:
     more = iter(range(SEED + 1_000, SEED + 2_000))  # the rows added later: the others' stay
     started = time.perf_counter()
     print(
-        f"GAMMA {GAMMA}; seeds {SEED}.. and {SEED + 1_000}.. (calibration: 20261125..); "
+        f"GAMMA {GAMMA}; seeds {SEED}.., {SEED + 1_000}.. and {SEED + 3_000}.. (calibration: "
+        "20261125..); "
         f"change at {CHANGE_AT:,} (intent mix: {CAT_CHANGE:,}; silent model change: "
         f"{SILENT_CHANGE:,})"
     )
@@ -562,6 +565,14 @@ def main() -> None:
         ("error rate 0 -> 5%", replace(err, p=0.0, p_after=0.05), 5_000),
     ]
     mixes = [("intent 'math' 0.10 -> 0.15", "up", 10_000), ("new intent at 5%", "new", 5_000)]
+    later = iter(range(SEED + 3_000, SEED + 4_000))  # the rows of one intent's success rate
+    intent = Case("bernoulli", "down", INTENT_WARMUP)
+    intent_fa = [(intent, 250), (replace(intent, p=0.5, p_after=0.5), 250)]
+    intent_rows = [
+        ("one intent 0.83 -> 0.70", replace(intent, p_after=0.70), 5_000),
+        ("one intent 0.83 -> 0.76", replace(intent, p_after=0.76), 5_000),
+        ("one intent 0.83 -> 0.81", replace(intent, p_after=0.81), 100_000),
+    ]
 
     print("\nvectorised simulation vs the classes, first firing event on the same streams:")
     checks = [
@@ -642,15 +653,27 @@ def main() -> None:
             pool.submit(adwin_categorical, kind, max(10, int(100 * scale)), after, next(more))
             for _, kind, after in mixes
         ]
+        intent_fa_jobs = [
+            pool.submit(false_alarms, case, max(20, int(keys * scale)), next(later))
+            for case, keys in intent_fa
+        ]
+        intent_jobs = [
+            pool.submit(delays, case, max(50, int(1_000 * scale)), after, next(later))
+            for _, case, after in intent_rows
+        ]
 
         print("\nfalse alarms per 1,000,000 stable events, per key:")
         print(f"  {'detector':{W}} {'stream':30} {'events':>8} {'alarms':>6} {'per 1M':>7}")
-        for (case, _), job in zip(fa_cases + rare_fa, fa_jobs + rare_fa_jobs, strict=True):
+        for (case, _), job in zip(
+            fa_cases + rare_fa + intent_fa, fa_jobs + rare_fa_jobs + intent_fa_jobs, strict=True
+        ):
             alarms, exposure = job.result()
             stream = {"bernoulli": f"success rate {case.p}", "mean": "log-normal latency",
                       "tail": "log-normal latency"}[case.family]  # fmt: skip
             if case.errors:
                 stream = f"error rate {case.p:.1%}"
+            elif case.warmup == INTENT_WARMUP:
+                stream += ", one intent"
             print(
                 f"  {ours(case):{W}} {stream:30} {exposure / 1e6:7.0f}M {alarms:6d} "
                 f"{alarms / exposure * 1e6:7.2f}"
@@ -688,14 +711,20 @@ def main() -> None:
             f"{'median':>7} {'p90':>7} {'alarms before':>13}"
         )
         print(header)
-        rows = list(zip(scenarios + extra + rare, delay_jobs + rare_jobs, strict=True))
+        rows = list(
+            zip(
+                scenarios + extra + rare + intent_rows,
+                delay_jobs + rare_jobs + intent_jobs,
+                strict=True,
+            )
+        )
         for (title, case, after), delay_job in rows:
             found, early, runs = delay_job.result()
             print(
                 f"  {title:28} {ours(case):{W}} {after:7,} {summary(found, runs - early)} "
                 f"{early:>6}/{runs}"
             )
-            if (title, case, after) in extra:
+            if (title, case, after) in extra + intent_rows:
                 continue
             for name in RIVER:
                 found, missed = river_delay[title, name].result()

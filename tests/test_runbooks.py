@@ -151,9 +151,13 @@ def extra_traffic(start: datetime, rng: random.Random) -> list[dict[str, Any]]:
       challenger ``prompt-v15`` (env test), which succeeds more often (``challenger_verdict``);
     - ``chat-bot``: 2 calls/s with texts; from 02:00 UTC 10% of the inputs are prompt
       injections (``guardrail_rate``); one in 50 of them gets an answer that leaks a key
-      (``guardrail``).
+      (``guardrail``);
+    - ``returns-bot``: 2 calls/s, 30% of them refunds; from 02:00 UTC the refunds succeed 60%
+      of the time instead of 83% (``accuracy_drift`` of intent ``refund``, while the key's own
+      rate is still in its warm-up).
     """
     out: list[dict[str, Any]] = []
+    returns = random.Random(11)  # its own stream: the other apps' calls stay as they were
     spike = start + timedelta(minutes=150)
     for i in range(4 * 3_600):
         ts = start + timedelta(seconds=i)
@@ -186,6 +190,13 @@ def extra_traffic(start: datetime, rng: random.Random) -> list[dict[str, Any]]:
                 session_id=f"s{n // 20}",
                 input_text=rng.choice(INJECTIONS if attack else BENIGN),
                 output_text=LEAK if attack and n % 50 == 0 else ANSWER,
+            ))  # fmt: skip
+            refund = returns.random() < 0.3
+            worse = refund and ts >= start + timedelta(hours=3)
+            out.append(_event(
+                "returns-bot", n, ts + timedelta(milliseconds=500 * half), model="gpt-4o-mini",
+                input_tokens=300, output_tokens=80, intent="refund" if refund else "status",
+                outcome=returns.random() < (0.60 if worse else 0.83),
             ))  # fmt: skip
     for i in range(1_500):
         champion = rng.random() < 0.80
@@ -256,6 +267,8 @@ def test_every_runbook_query_returns_rows_for_real_alerts(ch_client: Any, ch_dat
     # Both flavours of model_change, and both conditions of availability, are exercised.
     assert {"silent" in a.details for a in by_kind["model_change"]} == {True, False}
     assert {a.labels["condition"] for a in by_kind["availability"]} == {"outage", "burn_rate"}
+    # The success rate of the key and of one intent.
+    assert {a.labels.get("intent") for a in by_kind["accuracy_drift"]} == {None, "refund"}
     # Both scopes of cost_budget, and a challenger verdict on each side of the margin.
     assert {a.labels["scope"] for a in by_kind["cost_budget"]} == {"app", "tenant"}
     verdicts = {a.labels["verdict"] for a in by_kind["challenger_verdict"]}

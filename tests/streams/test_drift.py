@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from slowleak.models import Alert, FeedbackEvent, InteractionEvent
-from slowleak.streams.core.detectors.drift import BehaviourDrift
+from slowleak.streams.core.detectors.drift import MAX_INTENTS, BehaviourDrift, KeyMonitor
 from slowleak.streams.core.detectors.join import OutcomeJoin
 from slowleak.streams.core.detectors.signals import SIGNALS, is_refusal
 
@@ -32,6 +32,11 @@ class Regime:
     error_rate: float = 0.01
     refund_share: float = 0.10
     fingerprint: str = "fp_a"
+    refund_success: float | None = None  # the refunds' own success rate, when not ``success``
+
+
+REFUNDS = Regime(refund_share=0.20)
+REFUNDS_FAIL = Regime(refund_share=0.20, refund_success=0.65)
 
 
 def calls(
@@ -50,6 +55,9 @@ def calls(
         ok = rng.random() >= r.error_rate
         length = int(rng.lognormvariate(math.log(r.output_chars), 0.4))
         intent = "refund" if rng.random() < r.refund_share else rng.choice(["status", "other"])
+        success = r.success
+        if intent == "refund" and r.refund_success is not None:
+            success = r.refund_success
         out.append(
             InteractionEvent(
                 event_id=f"e{i}",
@@ -63,7 +71,7 @@ def calls(
                 intent=intent,
                 finish_reason="stop" if ok else None,
                 output_text=("x" * length) if ok else None,
-                outcome=(rng.random() < r.success) if ok and with_outcome else None,
+                outcome=(rng.random() < success) if ok and with_outcome else None,
                 system_fingerprint=r.fingerprint,
                 cost_usd=0.001,
             )
@@ -143,6 +151,88 @@ def test_intent_mix_moving_names_the_intent() -> None:
     assert alerts and "'refund' rose from" in alerts[0].summary
 
 
+def test_a_drop_in_one_small_intent_is_named_before_the_key_moves() -> None:
+    # Refunds are 20% of the calls; their success falls 83% -> 65% at call 30,000, which moves
+    # the key's own rate by under 4 points.
+    events = calls(36_000, seed=19, before=REFUNDS, after=REFUNDS_FAIL, change_at=30_000)
+    alerts = run(BehaviourDrift(), events)
+    assert alerts, "no alert"
+    first = alerts[0]
+    assert first.labels == {
+        "env": "prod", "variant": "champion", "signal": "success_rate:refund", "intent": "refund"
+    }  # fmt: skip
+    assert first.kind == "accuracy_drift" and first.details["intent"] == "refund"
+    assert 30_000 < int(first.event_id[1:]) < 31_500
+    assert first.summary.startswith("success rate of intent 'refund' of support-bot/gpt-4o fell")
+    assert 0.55 < first.details["estimate"] < 0.72
+    # The other intents stay quiet; the key's own rate may follow later, as its own alert.
+    assert {a.labels["signal"] for a in alerts} <= {"success_rate:refund", "success_rate"}
+
+
+def test_a_drop_of_every_intent_is_one_alert_of_the_key() -> None:
+    events = calls(45_000, seed=12, after=Regime(success=0.70), change_at=40_000)
+    signals = [s for _, s, _ in fired(run(BehaviourDrift(), events))]
+    assert signals == ["success_rate"]  # the intents' detections are left out while it is open
+
+
+def test_late_feedback_feeds_the_success_rate_of_its_intent() -> None:
+    events = calls(
+        36_000, seed=19, before=REFUNDS, after=REFUNDS_FAIL, change_at=30_000, with_outcome=False
+    )
+    rng = random.Random(19)
+    detector = BehaviourDrift()
+    alerts: list[Alert] = []
+    for start in range(0, len(events), 1_000):
+        chunk = events[start : start + 1_000]
+        alerts.extend(detector.on_interactions(chunk))
+        for event in chunk:
+            if event.status == "ok":
+                late = int(event.event_id[1:]) >= 30_000 and event.intent == "refund"
+                outcome = rng.random() < (0.65 if late else 0.83)
+                alerts.extend(detector.on_feedback(feedback(event, outcome)))
+    accuracy = [a for a in alerts if a.kind == "accuracy_drift"]  # (this seed: one false
+    # alarm of output tokens, ~1 in 1,000,000 values)
+    assert accuracy and accuracy[0].labels["signal"] == "success_rate:refund"
+    assert 30_000 < int(accuracy[0].event_id[1:]) < 31_500
+
+
+def test_a_key_with_one_intent_has_no_intent_detector() -> None:
+    events = [e.model_copy(update={"intent": "order"}) for e in calls(3_000, seed=20)]
+    detector = BehaviourDrift()
+    run(detector, events)
+    monitor = detector.obj(KEY)
+    assert monitor.intents == {} and monitor.lone_intent == "order"
+    assert not [name for name in monitor.detectors if name.startswith("success_rate:")]
+    # A second intent starts both, from the call it first appears at.
+    second = events[0].model_copy(update={"event_id": "x", "intent": "refund"})
+    detector.on_interactions([second])
+    assert list(monitor.intents) == ["order", "refund"]
+    assert monitor.base["success_rate:order"] == monitor.base["success_rate:refund"] == 3_000
+
+
+def test_intents_watched_apart_are_capped() -> None:
+    events = [
+        e.model_copy(update={"intent": f"i{i % (MAX_INTENTS + 4)}"})
+        for i, e in enumerate(calls(2_000, seed=21))
+    ]
+    detector = BehaviourDrift()
+    run(detector, events)
+    assert list(detector.obj(KEY).intents) == [f"i{i}" for i in range(MAX_INTENTS)]
+
+
+def test_a_state_stored_before_intents_were_watched_still_loads() -> None:
+    monitor = KeyMonitor(KEY)
+    monitor.on_calls(calls(1_000, seed=22))
+    state = monitor.to_state()
+    for name in [n for n in state["detectors"] if n.startswith("success_rate:")]:
+        del state["detectors"][name], state["base"][name]
+    del state["intents"], state["lone_intent"]
+    old = KeyMonitor.from_state(KEY, state)
+    assert old.intents == {} and old.count == 1_000
+    old.on_calls(calls(1_000, seed=23))  # its intents start now
+    assert sorted(old.intents) == ["other", "refund", "status"]
+
+
 def test_same_alerts_whatever_the_chunking() -> None:
     events = calls(45_000, seed=12, after=Regime(success=0.70, error_rate=0.05), change_at=40_000)
     assert fired(run(BehaviourDrift(), events, chunk=2_000)) == fired(
@@ -150,9 +240,13 @@ def test_same_alerts_whatever_the_chunking() -> None:
     )
 
 
-def test_state_survives_a_restart_through_the_store() -> None:
-    events = calls(45_000, seed=12, after=Regime(success=0.70), change_at=40_000)
+@pytest.mark.parametrize(
+    ("before", "after"), [(Regime(), Regime(success=0.70)), (REFUNDS, REFUNDS_FAIL)]
+)
+def test_state_survives_a_restart_through_the_store(before: Regime, after: Regime) -> None:
+    events = calls(45_000, seed=12, before=before, after=after, change_at=40_000)
     whole = fired(run(BehaviourDrift(), events))
+    assert whole
     store: dict[str, Any] = {}
     first = BehaviourDrift(store=store)
     before = run(first, events[:39_000])
@@ -193,7 +287,7 @@ def test_join_early_duplicate_and_expired() -> None:
     assert join.match(early) is None and join.stats.early == 1
     assert join.expect("a", "k", T0) == early  # the call comes after its feedback
     assert join.expect("b", "k", T0) is None
-    assert join.match(replace_id(early, "b")) == "k"
+    assert join.match(replace_id(early, "b")) == ("k", None)
     assert join.match(replace_id(early, "b")) is None and join.stats.duplicate == 1
     join.expect("c", "k", T0)
     join.expect("d", "k", T0 + timedelta(minutes=11))  # c is now older than the horizon
@@ -212,7 +306,9 @@ def test_stats_rows_once_a_minute_per_key(steady: list[InteractionEvent]) -> Non
         detector.on_interactions(steady[start : start + 500])
         detector.stats_rows(rows)
     minutes = sorted({r[0] for r in rows})
-    assert len(minutes) == 10 and len(rows) == 10 * len(SIGNALS)
+    intents = ["success_rate:other", "success_rate:refund", "success_rate:status"]
+    assert len(minutes) == 10 and len(rows) == 10 * (len(SIGNALS) + len(intents))
+    assert sorted({r[5] for r in rows if r[5].startswith("success_rate:")}) == intents
     latency = [r for r in rows if r[5] == "latency_ms"]
     assert (
         latency[-1][7] == "warmup" and latency[-1][8] == 5_500

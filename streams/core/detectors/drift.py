@@ -1,12 +1,12 @@
 """``accuracy_drift``, ``metric_drift`` and the silent ``model_change``, per app x env x variant
-x model.
+x model, and the success rate also per intent of each key.
 
 One :class:`KeyMonitor` per key runs every :data:`~slowleak.streams.core.detectors.signals.SIGNALS`
 detector over that key's calls, a chunk at a time (each detector's ``update_many``), and turns a
 detection into an alert with the numbers a person on call needs. Outcomes that arrive later as
 :class:`~slowleak.models.FeedbackEvent` are joined to their call by ``event_id``
 (:class:`~slowleak.streams.core.detectors.join.OutcomeJoin`) and feed the success rate of the
-call's key.
+call's key (and of the call's intent).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from slowleak.models import Alert, FeedbackEvent, InteractionEvent
 from slowleak.models.alerts import Severity
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
 from slowleak.streams.core.detectors.join import OutcomeJoin
-from slowleak.streams.core.detectors.signals import SIGNALS, Signal, Stat
+from slowleak.streams.core.detectors.signals import SIGNALS, Signal, Stat, intent_signal
 from slowleak.streams.core.rows import Row
 from slowleak.streams.core.stats import BernoulliDrift
 
@@ -36,6 +36,9 @@ MAX_MARKS = 128
 SILENT_WINDOW = 2_000
 #: Declared ``response_model`` / ``system_fingerprint`` values remembered per key.
 MAX_KNOWN = 16
+#: Intents whose success rate is watched apart per key: the first ones seen. The calls of
+#: later intents count in the key's own success rate only.
+MAX_INTENTS = 8
 #: Running statistics go to ``detector_stats`` once per key per this many seconds (event time).
 STATS_EVERY_S = 60
 
@@ -78,6 +81,11 @@ class KeyMonitor:
         self.known: dict[str, list[str]] = {"response_model": [], "system_fingerprint": []}
         self.declared_at = -SILENT_WINDOW - 1
         self.stats_at = 0  # event time (s) of the last detector_stats rows
+        #: Intents whose success rate is watched apart (their signals are in ``detectors``),
+        #: in the order they started. The first intent seen waits in ``lone_intent`` until a
+        #: second one comes: the rate of a key's only intent is the key's own.
+        self.intents: dict[str, Signal] = {}
+        self.lone_intent: str | None = None
 
     # --- state ---------------------------------------------------------------------------
 
@@ -86,19 +94,23 @@ class KeyMonitor:
             "count": self.count, "base": self.base, "marks": self.marks, "fires": self.fires,
             "fired_at": self.fired_at, "open": self.open,
             "known": self.known, "declared_at": self.declared_at, "stats_at": self.stats_at,
+            "intents": list(self.intents), "lone_intent": self.lone_intent,
             "detectors": {name: d.to_state() for name, d in self.detectors.items()},
         }  # fmt: skip
 
     @classmethod
     def from_state(cls, key: str, state: State) -> KeyMonitor:
         monitor = cls(key)
+        for intent in state.get("intents", ()):  # states stored before intents were watched
+            monitor._watch(intent, 0)
+        monitor.lone_intent = state.get("lone_intent")
         monitor.count, monitor.marks, monitor.fires = state["count"], state["marks"], state["fires"]
         monitor.base = dict(state["base"])
         monitor.fired_at = dict(state["fired_at"])
         monitor.open = dict(state["open"])
         monitor.known, monitor.declared_at = state["known"], state["declared_at"]
         monitor.stats_at = state["stats_at"]
-        for signal in monitor.signals:
+        for signal in (*monitor.signals, *monitor.intents.values()):
             saved = state["detectors"].get(signal.name)
             if saved is not None:
                 monitor.detectors[signal.name] = signal.load(saved)
@@ -125,15 +137,73 @@ class KeyMonitor:
                 values = [values[i] for i in positions]
             if values:
                 fired += self._feed(signal, values, positions, events, first)
+        fired += self._feed_intents(events, first)
         return self._decide(fired)
 
-    def on_outcome(self, outcome: bool, feedback: FeedbackEvent) -> list[Alert]:
-        """A success outcome that arrived later, as feedback on one of this key's calls."""
+    def on_outcome(
+        self, outcome: bool, feedback: FeedbackEvent, intent: str | None = None
+    ) -> list[Alert]:
+        """A success outcome that arrived later, as feedback on one of this key's calls (whose
+        intent was ``intent``)."""
         fired: list[tuple[int, Alert, Signal]] = []
         for signal in self.signals:
             if signal.outcome:
                 fired += self._feed(signal, [outcome], [0], [feedback], self.count - 1)
+        watched = self.intents.get(intent) if intent is not None else None
+        if watched is not None:
+            fired += self._feed(watched, [outcome], [0], [feedback], self.count - 1)
         return self._decide(fired)
+
+    # --- intents -------------------------------------------------------------------------
+
+    def _feed_intents(
+        self, events: Sequence[InteractionEvent], first: int
+    ) -> list[tuple[int, Alert, Signal]]:
+        """Each watched intent's outcomes in the run to its own success rate (one pass)."""
+        by_intent: dict[str, list[tuple[int, bool]]] = {}
+        watched = self.intents
+        for i, event in enumerate(events):
+            intent = event.intent
+            if intent is None:
+                continue
+            found = by_intent.get(intent)
+            if found is None:
+                if intent not in watched and not self._start(intent, first + i):
+                    continue
+                found = by_intent[intent] = []
+            if event.outcome is not None:
+                found.append((i, event.outcome))
+        fired: list[tuple[int, Alert, Signal]] = []
+        for intent, pairs in by_intent.items():
+            if pairs:
+                positions, values = zip(*pairs, strict=True)
+                fired += self._feed(watched[intent], list(values), positions, events, first)
+        return fired
+
+    def _start(self, intent: str, count: int) -> bool:
+        """Whether ``intent`` (not watched yet) is watched from call ``count`` on: when it is
+        the key's second intent (the first starts with it), or a later one within
+        :data:`MAX_INTENTS`."""
+        if self.intents:
+            if len(self.intents) >= MAX_INTENTS:
+                return False
+        elif self.lone_intent is None or self.lone_intent == intent:
+            self.lone_intent = intent
+            return False
+        else:
+            self._watch(self.lone_intent, count)
+        self._watch(intent, count)
+        return True
+
+    def _watch(self, intent: str, count: int) -> None:
+        signal = intent_signal(intent)
+        self.intents[intent] = signal
+        self.detectors[signal.name] = signal.make()
+        self.base[signal.name] = count
+
+    def _reported(self) -> bool:
+        """Whether a success-rate alert of this key (its own or an intent's) is open."""
+        return any(name == "success_rate" or name.startswith("success_rate:") for name in self.open)
 
     def _feed(
         self,
@@ -162,6 +232,8 @@ class KeyMonitor:
             start += taken
             if detector.drift_detected:
                 i = positions[start - 1]
+                if signal.intent is not None and self._reported():
+                    continue  # one success-rate incident of a key at a time
                 if watching:
                     self.fired_at[signal.name] = first + i + 1
                 elif not self._backstop_news(signal, detector, first + i + 1):
@@ -191,15 +263,24 @@ class KeyMonitor:
             event_id=event.event_id,
             app=self.app,
             model=self.model,
-            labels={"env": self.env, "variant": self.variant, "signal": signal.name},
+            labels=self._labels(signal),
             summary=(
                 f"{signal.label} of {self._where()}: measured a new reference of {now} over "
                 f"{_warmup(detector):,} values since the alert (it was {was}); the detector "
                 "watches from this level now"
             ),
             details={"signal": signal.name, "env": self.env, "variant": self.variant,
-                     "reference_before": was, "new_baseline": True},
+                     "reference_before": was, "new_baseline": True} | self._intent(signal),
         )  # fmt: skip
+
+    def _labels(self, signal: Signal) -> dict[str, str]:
+        return {"env": self.env, "variant": self.variant, "signal": signal.name} | self._intent(
+            signal
+        )
+
+    @staticmethod
+    def _intent(signal: Signal) -> dict[str, str]:
+        return {"intent": signal.intent} if signal.intent is not None else {}
 
     def _where(self) -> str:
         variant = f" ({self.variant})" if self.variant != "champion" else ""
@@ -288,7 +369,7 @@ class KeyMonitor:
                 None if change_ms is None
                 else datetime.fromtimestamp(change_ms / 1000, UTC).isoformat()
             ),
-        }  # fmt: skip
+        } | self._intent(signal)  # fmt: skip
         category = getattr(detector, "category", None)
         if category is not None and isinstance(reference, dict):
             ref = reference.get(category, 0.0)
@@ -331,7 +412,7 @@ class KeyMonitor:
             event_id=event.event_id,
             app=self.app,
             model=self.model,
-            labels={"env": self.env, "variant": self.variant, "signal": signal.name},
+            labels=self._labels(signal),
             summary=summary,
             details=details,
         )
@@ -385,7 +466,7 @@ class KeyMonitor:
             return
         self.stats_at = second - second % STATS_EVERY_S
         at = datetime.fromtimestamp(self.stats_at, UTC)
-        for signal in self.signals:
+        for signal in (*self.signals, *self.intents.values()):
             d = self.detectors[signal.name]
             reference, estimate = d.reference, d.estimate
             category = getattr(d, "category", None)
@@ -442,17 +523,18 @@ class BehaviourDrift(ObjectDetector[KeyMonitor]):
             self._last_ts[key] = group[-1].ts
             for event in group:
                 if event.outcome is None:
-                    early = self.join.expect(event.event_id, key, event.ts)
+                    early = self.join.expect(event.event_id, key, event.ts, event.intent)
                     if early is not None:
-                        alerts.extend(monitor.on_outcome(early.outcome, early))
+                        alerts.extend(monitor.on_outcome(early.outcome, early, event.intent))
         return alerts
 
     def on_feedback(self, feedback: FeedbackEvent) -> list[Alert]:
-        key = self.join.match(feedback)
-        if key is None:
+        call = self.join.match(feedback)
+        if call is None:
             return []
+        key, intent = call
         self.touch(key)
-        return self.obj(key).on_outcome(feedback.outcome, feedback)
+        return self.obj(key).on_outcome(feedback.outcome, feedback, intent)
 
     def counters(self) -> dict[str, Any]:
         """Keys in memory and the feedback join's counters, for the worker's stats page."""

@@ -34,37 +34,40 @@ class JoinStats:
 
 @dataclass(slots=True)
 class OutcomeJoin:
-    """``event_id`` -> key of the call, for calls whose outcome is not known yet."""
+    """``event_id`` -> key and intent of the call, for calls whose outcome is not known yet."""
 
     horizon: timedelta = timedelta(hours=1)
     max_calls: int = 500_000
     max_early: int = 50_000
     stats: JoinStats = field(default_factory=JoinStats)
-    _calls: OrderedDict[str, tuple[str, datetime]] = field(default_factory=OrderedDict)
+    _calls: OrderedDict[str, tuple[str, datetime, str | None]] = field(default_factory=OrderedDict)
     _early: OrderedDict[str, FeedbackEvent] = field(default_factory=OrderedDict)
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
-    def expect(self, event_id: str, key: str, ts: datetime) -> FeedbackEvent | None:
+    def expect(
+        self, event_id: str, key: str, ts: datetime, intent: str | None = None
+    ) -> FeedbackEvent | None:
         """Remember a call without an outcome; the feedback that came before it, if any."""
         early = self._early.pop(event_id, None)
         if early is not None:
             self.stats.joined += 1
             self._finish(event_id)
             return early
-        self._calls[event_id] = (key, ts)
+        self._calls[event_id] = (key, ts, intent)
         self._expire(ts)
         while len(self._calls) > self.max_calls:
             self._calls.popitem(last=False)
             self.stats.evicted_calls += 1
         return None
 
-    def match(self, feedback: FeedbackEvent) -> str | None:
-        """The key of the call ``feedback`` judges, or ``None`` (kept as early, or counted)."""
+    def match(self, feedback: FeedbackEvent) -> tuple[str, str | None] | None:
+        """The key and intent of the call ``feedback`` judges, or ``None`` (kept as early, or
+        counted)."""
         found = self._calls.pop(feedback.event_id, None)
         if found is not None:
             self.stats.joined += 1
             self._finish(feedback.event_id)
-            return found[0]
+            return found[0], found[2]
         if feedback.event_id in self._done:
             self.stats.duplicate += 1
             return None

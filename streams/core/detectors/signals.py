@@ -19,7 +19,7 @@ from slowleak.models import InteractionEvent
 from slowleak.streams.core.stats import BernoulliDrift, CategoricalShift, MeanShift, TailShift
 from slowleak.streams.core.stats.adwin import AdwinBackstop
 
-__all__ = ["SIGNALS", "Signal", "is_refusal"]
+__all__ = ["INTENT_WARMUP", "SIGNALS", "Signal", "intent_signal", "is_refusal"]
 
 Stat = BernoulliDrift | MeanShift | TailShift | CategoricalShift | AdwinBackstop
 Value = bool | float | str | None
@@ -110,6 +110,7 @@ class Signal:
     outcome: bool = False
     backstop_of: str | None = None
     to_unit: Callable[[float], float] | None = None
+    intent: str | None = None
 
     def natural(self, x: float) -> float:
         """A reference or estimate in the value's own units (``expm1`` of a log-scale one,
@@ -195,3 +196,23 @@ SIGNALS: tuple[Signal, ...] = (
         lambda e: (e.finish_reason or "(none)") if e.status == "ok" else None, _percent,
     ),
 )  # fmt: skip
+
+#: Outcomes an intent's own success rate measures its reference on: fewer than the key's
+#: 30,000, as an intent has a share of the calls. It watches for the large drops of one intent
+#: that the key's rate dilutes: 0.83 -> 0.70 is detected ~210 of the intent's outcomes after it
+#: starts and 0.83 -> 0.76 ~680 (medians, ``benchmarks/bench_drift.py``); a two-point slide of
+#: every intent is the key's own rate's to catch (0.83 -> 0.81 takes a median of ~18,000).
+INTENT_WARMUP = 5_000
+
+
+def intent_signal(intent: str) -> Signal:
+    """The success rate of one intent's calls: a drop in a small intent (refunds at 10% of the
+    calls falling from 83% to 70%) moves the key's own rate by a point, which takes that
+    detector far longer to tell from noise. Fed by :class:`~slowleak.streams.core.detectors.
+    drift.KeyMonitor` with the outcomes of that intent's calls only, also late feedback."""
+    return Signal(
+        f"success_rate:{intent}", f"success rate of intent {intent!r}", "accuracy_drift",
+        lambda: BernoulliDrift("down", warmup=INTENT_WARMUP),
+        lambda e: e.outcome if e.intent == intent else None, _percent,
+        outcome=True, intent=intent,
+    )  # fmt: skip
