@@ -53,9 +53,10 @@ def _values(m: MinuteTotals) -> dict[str, float | None]:
 class _App:
     """The detectors, the usual (totals of the warm-up: first minute, last minute, calls, cost,
     input and output tokens; calls per prompt version), the last hour's minutes and the minute
-    its last alert fired at, of an app or of one model of an app."""
+    its last alert fired at, of an app or of one model of an app; of an app, whether it has
+    had calls of two models in a minute (from then on its models are watched apart)."""
 
-    __slots__ = ("base", "base_prompts", "detectors", "fired", "recent")
+    __slots__ = ("base", "base_prompts", "detectors", "fired", "models", "recent")
 
     def __init__(self, warmup: int, signals: Iterable[str] = SIGNALS) -> None:
         self.detectors = {name: MeanShift("up", warmup=warmup) for name in signals}
@@ -63,6 +64,7 @@ class _App:
         self.base_prompts: dict[str, int] = {}
         self.recent: list[list[Any]] = []  # [minute, calls, cost, in, out, {prompt: calls}]
         self.fired: int | None = None
+        self.models = False
 
 
 class CostSpike(ObjectDetector[_App]):
@@ -110,13 +112,15 @@ input tokens per call (1,930 -> 9,752) on prompt v14
         app.base, app.base_prompts = list(state["base"]), dict(state["base_prompts"])
         app.recent = [list(m) for m in state["recent"]]
         app.fired = state.get("fired")
+        # Stored before an app with one model stopped watching it apart: it did, so go on.
+        app.models = state.get("models", True)
         return app
 
     def dump(self, obj: _App) -> State:
         return {
             "detectors": {n: d.to_state() for n, d in obj.detectors.items()},
             "base": obj.base, "base_prompts": obj.base_prompts, "recent": obj.recent,
-            "fired": obj.fired,
+            "fired": obj.fired, "models": obj.models,
         }  # fmt: skip
 
     def on_minutes(
@@ -128,13 +132,19 @@ input tokens per call (1,930 -> 9,752) on prompt v14
         tokens per call (:data:`MODEL_SIGNALS`), under the key ``app|model``: a model with a
         small share of the spend can double its cost per call and move the app's total by
         less than its noise. A model's alert is left out when the app's own fired within the
-        last hour (the same change, said once)."""
+        last hour (the same change, said once). The models are watched from the first minute
+        with calls of two of them on: an app of one model has only its own series."""
         alerts = []
         for m in minutes:
             alert = self._step(app, None, m, event)
             if alert is not None:
                 alerts.append(alert)
-            fired = self.obj(app).fired
+            state = self.obj(app)
+            if not state.models:
+                if len(m.models) < 2:
+                    continue
+                state.models = True
+            fired = state.fired
             for model in sorted(m.models):
                 alert = self._step(app, model, m.models[model], event)
                 if alert is not None and (fired is None or fired <= m.minute - _HOUR):
@@ -168,7 +178,7 @@ input tokens per call (1,930 -> 9,752) on prompt v14
         since = min(max(detector.n - index if index is not None else 1, 1), _HOUR)
         alert = self._alert(app, model, state, fired, m, event, since)
         fresh = self._objects[key] = self.new_object(key)  # a new warm-up
-        fresh.recent, fresh.fired = state.recent, m.minute
+        fresh.recent, fresh.fired, fresh.models = state.recent, m.minute, state.models
         return alert
 
     @staticmethod

@@ -179,9 +179,31 @@ def test_an_app_of_one_model_says_a_change_once() -> None:
         _app_minute({"gpt-4o": minute(m, rng, input_tokens=1_850 if m < 200 else 11_300)})
         for m in range(400)
     ]
-    alerts = feed(CostSpike(), minutes)
+    spike = CostSpike()
+    alerts = feed(spike, minutes)
 
     assert [(a.model, a.labels["driver"]) for _, a in alerts] == [(None, "input_tokens")]
+    assert list(spike.dirty_states()) == ["cost_spike/support-bot"]  # no series per model
+
+
+def test_models_are_watched_apart_from_the_first_minute_with_two() -> None:
+    rng = random.Random(10)
+    one = [_app_minute({"gpt-4o": minute(m, rng)}) for m in range(30)]
+    two = [_app_minute({"gpt-4o": minute(30, rng), "claude": minute(30, rng, calls=1)})]
+    spike = CostSpike()
+    feed(spike, one)
+    assert list(spike.dirty_states()) == ["cost_spike/support-bot"]
+    feed(spike, [*two, _app_minute({"gpt-4o": minute(31, rng)})])
+    states = spike.dirty_states()
+    assert sorted(states) == [
+        "cost_spike/support-bot", "cost_spike/support-bot|claude", "cost_spike/support-bot|gpt-4o"
+    ]  # fmt: skip
+    assert states["cost_spike/support-bot"]["models"] is True
+    assert states["cost_spike/support-bot|gpt-4o"]["detectors"]["cost_per_call"]["n"] == 2
+    # A state stored before this rule watched its models already: it goes on doing so.
+    old = dict(states["cost_spike/support-bot"])
+    del old["models"]
+    assert CostSpike().load("support-bot", old).models is True
 
 
 def test_stable_traffic_of_several_models_is_quiet() -> None:
