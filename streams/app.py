@@ -13,7 +13,7 @@ from typing import Any
 
 import faust
 from faust.serializers import codecs
-from faust.types import TP, FutureMessage, TransportT
+from faust.types import TP, FutureMessage, ProducerT, TransportT
 
 from slowleak.models import Settings
 from slowleak.streams.batching import ChunkSchema, ChunkTransport, batched_topic_names
@@ -36,6 +36,11 @@ FLUSH_CHECK_DIVISOR = 4
 #: Python's default GC thresholds (700, 10, 10) collect every few thousand allocations; the
 #: ingest path allocates a model and a row per event. Measured: 113k -> 133k events/s core.
 GC_THRESHOLDS = (50_000, 20, 100)
+#: Records the producer may hold before faust's stream waits for it to drain, logging
+#: "producer buffer full". faust's 100 is made for a table changed one record per stream event;
+#: the detector states of a chunk are written together, one record per changed key (hundreds
+#: with many apps), and the runtime bounds them itself (they are acked with their chunk).
+PRODUCER_BUFFER_RECORDS = 10_000
 
 
 class StateTable(faust.Table[str, Any]):
@@ -73,6 +78,11 @@ class SlowleakApp(faust.App):
         """Where ``tp``'s next chunk starts as the restored states know it (None: no chunk of
         it was processed since the table exists). Read by ``ChunkConsumer`` after recovery."""
         return stored_position(self.states, tp.topic, tp.partition)
+
+    def _new_producer(self) -> ProducerT:
+        producer = super()._new_producer()
+        producer.buffer.max_messages = PRODUCER_BUFFER_RECORDS
+        return producer
 
     def _new_transport(self) -> TransportT:
         return ChunkTransport(self.conf.broker_consumer, self)

@@ -7,7 +7,7 @@ import orjson
 from faust.serializers import codecs
 
 from slowleak.models import Settings
-from slowleak.streams.app import create_app
+from slowleak.streams.app import PRODUCER_BUFFER_RECORDS, create_app
 from slowleak.streams.publisher import RECORD_OVERHEAD_BYTES
 from slowleak.streams.state_codec import COMPRESS_FROM, STATE_CODEC
 
@@ -58,5 +58,7 @@ def test_the_worker_stores_states_with_it_and_within_the_producers_limit(tmp_pat
     assert app.states.value_serializer == STATE_CODEC
     assert app.states.changelog_topic.value_serializer == STATE_CODEC
     assert app.runtime.max_state_bytes == 4_000_000 - RECORD_OVERHEAD_BYTES
+    # A chunk's states go out together: no "producer buffer full" wait at faust's 100 records.
+    assert app.producer.buffer.max_messages == PRODUCER_BUFFER_RECORDS
     big = _window_state(2_500)
     assert codecs.loads(STATE_CODEC, app.states.dump(big)) == orjson.loads(orjson.dumps(big))
