@@ -22,6 +22,7 @@ from slowleak.streams.core import Processor
 from slowleak.streams.core.detectors import settings_detectors
 from slowleak.streams.core.lifecycle import AlertLifecycle, lifecycle_policy
 from slowleak.streams.publisher import RECORD_OVERHEAD_BYTES
+from slowleak.streams.recall import CallRecall
 from slowleak.streams.runtime import IngestRuntime, stored_position
 from slowleak.streams.sink import ClickHouseSink
 from slowleak.streams.state_codec import STATE_CODEC
@@ -41,6 +42,8 @@ GC_THRESHOLDS = (50_000, 20, 100)
 #: the detector states of a chunk are written together, one record per changed key (hundreds
 #: with many apps), and the runtime bounds them itself (they are acked with their chunk).
 PRODUCER_BUFFER_RECORDS = 10_000
+#: Seconds a lookup of calls read before the start may take (connect, and send and receive).
+RECALL_TIMEOUT_S = 10
 
 
 class StateTable(faust.Table[str, Any]):
@@ -157,20 +160,33 @@ def create_app(settings: Settings, **faust_options: Any) -> SlowleakApp:
         flush_interval_ms=settings.sink_flush_interval_ms,
         idle_flush_ms=settings.sink_idle_flush_ms,
     )
+    processor = Processor(
+        max_message_bytes=settings.max_message_bytes,
+        dlq_max_raw_bytes=settings.dlq_max_raw_bytes,
+        future_tolerance_s=settings.future_tolerance_s,
+        text_policies={app: policy.text for app, policy in settings.apps.items()},
+        default_text=settings.default_text,
+        secrets={
+            app: [s.get_secret_value() for s in policy.secrets]
+            for app, policy in settings.apps.items()
+        },
+        detectors=settings_detectors(settings, states),
+        lifecycle=AlertLifecycle(store=states, policy=lifecycle_policy(settings)),
+    )
+    recall = None
+    if processor.recall_horizon is not None and not settings.clickhouse.embedded:
+        # Feedback for calls read before the start: found in ``events`` (one embedded engine
+        # per process is the sink's).
+        recall = CallRecall(
+            lambda: connect(
+                settings, database=settings.clickhouse_database,
+                connect_timeout=RECALL_TIMEOUT_S, send_receive_timeout=RECALL_TIMEOUT_S,
+            ),
+            horizon=processor.recall_horizon,
+        )  # fmt: skip
     runtime = app.runtime = IngestRuntime(
-        processor=Processor(
-            max_message_bytes=settings.max_message_bytes,
-            dlq_max_raw_bytes=settings.dlq_max_raw_bytes,
-            future_tolerance_s=settings.future_tolerance_s,
-            text_policies={app: policy.text for app, policy in settings.apps.items()},
-            default_text=settings.default_text,
-            secrets={
-                app: [s.get_secret_value() for s in policy.secrets]
-                for app, policy in settings.apps.items()
-            },
-            detectors=settings_detectors(settings, states),
-            lifecycle=AlertLifecycle(store=states, policy=lifecycle_policy(settings)),
-        ),
+        processor=processor,
+        recall=recall,
         state_store=states,
         max_state_bytes=app.conf.producer_max_request_size - RECORD_OVERHEAD_BYTES,
         max_inflight=1 if settings.clickhouse.embedded else settings.sink_max_inflight,

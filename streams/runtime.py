@@ -14,10 +14,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from typing import Any, Literal, Protocol
 
 from slowleak.models import Alert, DeadLetter
 from slowleak.streams.core import Output, Processor, SourceRecord
+from slowleak.streams.core.detectors.join import RecalledCall
 from slowleak.streams.core.rows import (
     ALERT_COLUMNS,
     DEAD_LETTER_COLUMNS,
@@ -27,6 +29,7 @@ from slowleak.streams.core.rows import (
     alert_row,
     dead_letter_row,
 )
+from slowleak.streams.recall import CallRecall
 from slowleak.streams.sink import ClickHouseSink, PendingBatch, SinkUnavailable
 
 __all__ = ["Ackable", "IngestRuntime", "StateStore", "position_key", "stored_position"]
@@ -84,6 +87,7 @@ class IngestRuntime:
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
         max_state_bytes: int | None = None,
+        recall: CallRecall | None = None,
     ) -> None:
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
@@ -116,6 +120,8 @@ class IngestRuntime:
         #: The largest snapshot seen (store key, bytes), for the stats page.
         self.largest_state: tuple[str, int] = ("", 0)
         self._large_states: set[str] = set()  # warned of: over half the limit
+        #: Looks up the calls read before the start that feedback judges (None: not done).
+        self.recall = recall
 
     async def on_chunk(self, kind: Kind, records: Sequence[SourceRecord], event: Ackable) -> None:
         """Process one chunk of records; ``event`` is acked once its output is durable."""
@@ -123,7 +129,8 @@ class IngestRuntime:
         # topics (and their chunks of one app) then hand states over in the order they were
         # taken, and never a state before its own chunk's rows, alerts and dead letters.
         async with self._chunk_lock:
-            out, states = self._process(kind, records)
+            recalled = await self._recall(records) if kind == "feedback" else []
+            out, states = self._process(kind, records, recalled)
             await self._publish(out.dead_letters, out.alerts)
             sink = self.sink
             if out.events:
@@ -142,8 +149,34 @@ class IngestRuntime:
         if sink.due:
             await self.flush()
 
+    async def _recall(self, records: Sequence[SourceRecord]) -> list[RecalledCall]:
+        """The calls read before this worker started (or before their partition came to it)
+        that the feedback in ``records`` judges, found in ClickHouse. On a failure, none: that
+        feedback waits as early, and expires unless its call is read again."""
+        recall = self.recall
+        if recall is None or not records:
+            return []
+        last, store = records[-1], self.state_store
+        applied = None
+        if store is not None and last.offset >= 0:
+            applied = stored_position(store, last.topic, last.partition)
+        wanted = self.processor.feedback_to_recall(records, applied_before=applied)
+        if not wanted:
+            return []
+        try:
+            return await asyncio.to_thread(recall.lookup, wanted)
+        except Exception as exc:  # the worker goes on: these outcomes are counted as expired
+            if recall.stats.failed % 100 == 1:
+                log.warning(
+                    "could not look up the calls of %d feedback in ClickHouse (failures=%d, "
+                    "error=%r): their outcomes wait for calls read before the worker started, "
+                    "and expire after an hour (feedback_join.expired_early on the stats page)",
+                    len(wanted), recall.stats.failed, exc,
+                )  # fmt: skip
+            return []
+
     def _process(
-        self, kind: Kind, records: Sequence[SourceRecord]
+        self, kind: Kind, records: Sequence[SourceRecord], recalled: Sequence[RecalledCall] = ()
     ) -> tuple[Output, list[tuple[str, bytes]]]:
         """The chunk's output, and snapshots of the states it changed (stored by ``_write``
         once that output is durable: stored states then never hold the effect of an output a
@@ -162,7 +195,7 @@ class IngestRuntime:
         if kind == "events":
             self.processor.interactions(records, out, applied_before=applied)
         else:
-            self.processor.feedback(records, out, applied_before=applied)
+            self.processor.feedback(records, out, applied_before=applied, recalled=recalled)
         if store is None or last is None:
             return out, []
         states = [
@@ -334,6 +367,7 @@ class IngestRuntime:
             "states_too_large": dict(self.states_too_large),
             "largest_state": {"key": self.largest_state[0], "bytes": self.largest_state[1]},
             "detectors": self.processor.detector_stats(),
+            "recall": asdict(self.recall.stats) if self.recall is not None else None,
         }
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import base64
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from slowleak.models import Alert, DeadLetter, FeedbackEvent, InteractionEvent
 from slowleak.streams.core.decode import (
@@ -20,6 +20,7 @@ from slowleak.streams.core.decode import (
     decode_feedback,
     decode_interaction,
 )
+from slowleak.streams.core.detectors.join import RecalledCall
 from slowleak.streams.core.guardrails.mask import mask_text
 from slowleak.streams.core.lifecycle import AlertLifecycle
 from slowleak.streams.core.rows import Row, TableBlock, TextPolicy, event_row, feedback_row
@@ -42,6 +43,18 @@ class ChunkDetector(Protocol):
     def on_interactions(self, events: Sequence[InteractionEvent]) -> Iterable[Alert]: ...
 
     def on_feedback(self, feedback: FeedbackEvent) -> Iterable[Alert]: ...
+
+
+class Recalling(Protocol):
+    """A detector that joins feedback to calls it holds in memory, and can be handed calls
+    read before this process started (found again by the worker)."""
+
+    @property
+    def recall_horizon(self) -> timedelta: ...
+
+    def wants(self, feedback: FeedbackEvent) -> bool: ...
+
+    def recall(self, calls: Sequence[RecalledCall]) -> Iterable[Alert]: ...
 
 
 @dataclass(slots=True)
@@ -170,6 +183,15 @@ class Processor:
             id(d) for d in self._per_chunk if getattr(d, "takes_positions", False)
         )
         self._writers = tuple(d for d in detectors if hasattr(d, "write_rows"))
+        #: Detectors that join feedback to calls in memory, and can take calls read before
+        #: this process started (``wants``, ``recall``, ``recall_horizon``).
+        self._recallers: tuple[Recalling, ...] = tuple(
+            cast(Recalling, d) for d in detectors if hasattr(d, "recall")
+        )
+        #: Per partition, the event time of the first call the detectors saw in this process
+        #: (since the last rebalance): feedback from a horizon after it on cannot judge a call
+        #: read before.
+        self._first_call: dict[int, datetime] = {}
         self.clock = clock
         self.stats = ProcessorStats()
 
@@ -220,6 +242,8 @@ class Processor:
                 out.alerts.extend(detector.on_interaction(event))
             valid.append(event)
             positions.append((record.partition, record.offset))
+        if valid:
+            self._first_call.setdefault(positions[0][0], valid[0].ts)
         positioned = self._positioned
         for chunk_detector in self._per_chunk:
             if id(chunk_detector) in positioned:
@@ -231,12 +255,52 @@ class Processor:
         self._notify(out, alerts_before, valid)
         self.stats.alerts += len(out.alerts) - alerts_before
 
+    @property
+    def recall_horizon(self) -> timedelta | None:
+        """How long after a call feedback may still judge it, for the detectors that join
+        feedback in memory (None: none does)."""
+        return max((r.recall_horizon for r in self._recallers), default=None)
+
+    def feedback_to_recall(
+        self, records: Iterable[SourceRecord], *, applied_before: int | None = None
+    ) -> list[tuple[str, str, datetime]]:
+        """``(event_id, app, ts)`` of each feedback in ``records`` that judges a call the
+        detectors do not know, and may judge one read before this process started or before
+        its partition came here (within a horizon of the partition's first call since). The
+        worker looks those calls up and passes them to :meth:`feedback` as ``recalled``."""
+        if not self._recallers:
+            return []
+        wanted = []
+        for record in records:
+            if applied_before is not None and record.offset < applied_before:
+                continue
+            try:
+                fb = decode_feedback(record.value, max_bytes=self.max_message_bytes)
+            except Rejected:
+                continue  # a dead letter when the chunk is processed
+            first = self._first_call.get(record.partition)
+            for recaller in self._recallers:
+                young = first is None or fb.ts < first + recaller.recall_horizon
+                if young and recaller.wants(fb):
+                    wanted.append((fb.event_id, fb.app, fb.ts))
+                    break
+        return wanted
+
     def feedback(
-        self, records: Iterable[SourceRecord], out: Output, *, applied_before: int | None = None
+        self,
+        records: Iterable[SourceRecord],
+        out: Output,
+        *,
+        applied_before: int | None = None,
+        recalled: Sequence[RecalledCall] = (),
     ) -> None:
         """Process records of the feedback topic (``applied_before`` as for
-        :meth:`interactions`)."""
+        :meth:`interactions`); ``recalled`` are calls read before this process started that
+        the feedback judges (:meth:`feedback_to_recall`)."""
         alerts_before = len(out.alerts)
+        if recalled:
+            for recaller in self._recallers:
+                out.alerts.extend(recaller.recall(recalled))
         judged: list[FeedbackEvent] = []
         horizon = self._horizon()
         for record in records:
@@ -296,7 +360,9 @@ class Processor:
         return out
 
     def forget_states(self) -> None:
-        """Drop detectors' cached states (after a rebalance); they reload from their store."""
+        """Drop detectors' cached states (after a rebalance); they reload from their store.
+        Partitions may have moved: feedback may judge calls another worker read."""
+        self._first_call.clear()
         for detector in (*self.detectors, self.lifecycle):
             forget = getattr(detector, "forget", None)
             if forget is not None:

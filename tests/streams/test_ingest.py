@@ -342,6 +342,31 @@ def _restart(worker: Worker, ch_client: Any, *, backlog: bool) -> None:
     assert ch_client.command("SELECT uniqExact(event_id) FROM events") == 2_000
 
 
+def test_feedback_after_a_restart_is_joined_to_calls_read_before_it(
+    worker: Worker, ch_client: Any
+) -> None:
+    """The feedback join is in memory: the restarted worker finds the calls in ``events``."""
+    gen = TrafficGenerator(seed=8, start=datetime.now(UTC))
+    calls = [gen.interaction() for _ in range(300)]
+    for call in calls:  # outcomes come later, as feedback
+        call.pop("outcome", None)
+    messages = [(c["app"].encode(), orjson.dumps(c)) for c in calls]
+    _produce(worker.kafka, worker.topics["events"], messages)
+    worker.wait_settled(len(calls))
+    worker.stop()
+    worker.start()
+    judged = [gen.feedback(c) | {"outcome": i % 4 != 0} for i, c in enumerate(calls[:120])]
+    judged += [gen.feedback(c) for c in calls[:10]]  # a second judgement of ten of them
+    feedback = [(f["app"].encode(), orjson.dumps(f)) for f in judged]
+    _produce(worker.kafka, worker.topics["feedback"], feedback, one_per_batch=True)
+    stats = worker.wait_settled(len(judged))
+    join = stats["detectors"]["drift"]["feedback_join"]
+    assert (join["joined"], join["duplicate"], join["early"]) == (120, 10, 0)
+    assert stats["recall"]["failed"] == 0
+    if stats["interactions"] == 0:  # resumed exactly after the calls (usually; see _restart)
+        assert stats["recall"]["found"] == join["recalled"] == 120
+
+
 def test_restart_resumes_after_the_committed_offset(worker: Worker, ch_client: Any) -> None:
     _restart(worker, ch_client, backlog=False)
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from slowleak.models import Alert, FeedbackEvent, InteractionEvent
 from slowleak.models.alerts import Severity
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
-from slowleak.streams.core.detectors.join import OutcomeJoin
+from slowleak.streams.core.detectors.join import OutcomeJoin, RecalledCall
 from slowleak.streams.core.detectors.signals import SIGNALS, Signal, Stat, intent_signal
 from slowleak.streams.core.rows import Row
 from slowleak.streams.core.stats import BernoulliDrift
@@ -526,6 +526,31 @@ class BehaviourDrift(ObjectDetector[KeyMonitor]):
                     early = self.join.expect(event.event_id, key, event.ts, event.intent)
                     if early is not None:
                         alerts.extend(monitor.on_outcome(early.outcome, early, event.intent))
+        return alerts
+
+    @property
+    def recall_horizon(self) -> timedelta:
+        """How long after a call its feedback is joined (feedback later than this after the
+        first call a worker read cannot judge a call read before)."""
+        return self.join.horizon
+
+    def wants(self, feedback: FeedbackEvent) -> bool:
+        """Whether ``feedback`` judges a call the join does not know (maybe read before the
+        worker started: :meth:`recall` takes it)."""
+        return not self.join.knows(feedback.event_id)
+
+    def recall(self, calls: Sequence[RecalledCall]) -> list[Alert]:
+        """Calls without an outcome read before the worker started, found again for feedback
+        that is about to be processed: from now on the join expects their outcomes."""
+        alerts: list[Alert] = []
+        for call in calls:
+            if self.join.knows(call.event_id):
+                continue
+            self.join.stats.recalled += 1
+            early = self.join.expect(call.event_id, call.key, call.ts, call.intent)
+            if early is not None:  # (its feedback was processed already, as early)
+                self.touch(call.key)
+                alerts.extend(self.obj(call.key).on_outcome(early.outcome, early, call.intent))
         return alerts
 
     def on_feedback(self, feedback: FeedbackEvent) -> list[Alert]:

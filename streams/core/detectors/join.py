@@ -5,6 +5,11 @@ join keeps, in memory, the calls without an outcome of the last ``horizon`` (eve
 most ``max_calls`` of them; and feedback that came before its call (the two topics are read
 concurrently), at most ``max_early`` of it, for the same horizon. Each call takes one outcome:
 a second judgement of the same call is counted, not fed twice.
+
+Calls read before the worker started (or before their partition came to it) are not in memory:
+their feedback names calls the join does not know. The worker then looks them up in ClickHouse
+(``slowleak.streams.recall``) and hands them over as :class:`RecalledCall` before the feedback
+is processed, so a restart or a rebalance loses no outcome of the last hour.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from datetime import datetime, timedelta
 
 from slowleak.models import FeedbackEvent
 
-__all__ = ["JoinStats", "OutcomeJoin"]
+__all__ = ["JoinStats", "OutcomeJoin", "RecalledCall"]
 
 
 @dataclass(slots=True)
@@ -30,6 +35,24 @@ class JoinStats:
     expired_calls: int = 0
     evicted_calls: int = 0
     expired_early: int = 0
+    recalled: int = 0  # calls read before the start, found again for their feedback
+
+
+@dataclass(frozen=True, slots=True)
+class RecalledCall:
+    """What the join needs of a call read before the worker started: its key and intent."""
+
+    event_id: str
+    app: str
+    env: str
+    variant: str
+    model: str
+    intent: str | None
+    ts: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.app}|{self.env}|{self.variant}|{self.model}"
 
 
 @dataclass(slots=True)
@@ -59,6 +82,11 @@ class OutcomeJoin:
             self._calls.popitem(last=False)
             self.stats.evicted_calls += 1
         return None
+
+    def knows(self, event_id: str) -> bool:
+        """Whether ``event_id`` is a call waiting for its outcome, one judged already, or one
+        whose feedback came first and waits for it."""
+        return event_id in self._calls or event_id in self._done or event_id in self._early
 
     def match(self, feedback: FeedbackEvent) -> tuple[str, str | None] | None:
         """The key and intent of the call ``feedback`` judges, or ``None`` (kept as early, or
