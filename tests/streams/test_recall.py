@@ -15,6 +15,7 @@ import pytest
 
 from slowleak.streams.core import Output, Processor
 from slowleak.streams.core import Record as Rec
+from slowleak.streams.core.detectors.challenger import ChallengerComparison, pair_attributes
 from slowleak.streams.core.detectors.drift import BehaviourDrift
 from slowleak.streams.core.detectors.join import RecalledCall
 from slowleak.streams.recall import CallRecall
@@ -210,3 +211,41 @@ def test_a_failed_lookup_is_said_and_the_feedback_still_processed(
     assert (join["joined"], join["early"]) == (30, 30)
     (warning,) = [r for r in caplog.records if "could not look up" in r.getMessage()]
     assert "ClickHouse is down" in warning.getMessage()
+
+
+def test_a_challenger_call_judged_after_a_restart_is_paired() -> None:
+    replay = _call(7, T0) | {
+        "event_id": "replay-7", "env": "test", "variant": "prompt-v15",
+        "attributes": pair_attributes(
+            replay_of="c7", champion_name="v14", outcome=True, cost_usd=0.002,
+            latency_ms=900.0, refusal=False,
+        ),
+    }  # fmt: skip
+    store: dict[str, Any] = {}
+    before = Processor(detectors=[ChallengerComparison(store=store)])
+    before.interactions([Rec("events", 0, 0, b"support-bot", orjson.dumps(replay))], Output())
+    store.update(before.dirty_states())  # the call waits for its outcome, in the stored state
+    challenger = ChallengerComparison(store=store)
+    after = Processor(detectors=[challenger])
+    feedback = [
+        Rec(
+            "feedback",
+            0,
+            0,
+            b"support-bot",
+            orjson.dumps(
+                {
+                    "type": "feedback",
+                    "event_id": "replay-7",
+                    "ts": T0.isoformat(),
+                    "app": "support-bot",
+                    "outcome": False,
+                }
+            ),
+        )
+    ]
+    assert [w[0] for w in after.feedback_to_recall(feedback)] == ["replay-7"]
+    recalled = RecalledCall("replay-7", "support-bot", "test", "prompt-v15", "gpt-4o", None, T0)
+    after.feedback(feedback, Output(), recalled=[recalled])
+    comparison = challenger.obj("support-bot|prompt-v15")
+    assert comparison.cs.n == 1 and comparison.pending == {}

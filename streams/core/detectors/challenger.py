@@ -9,18 +9,21 @@ an always-valid confidence sequence on the success difference
 (:class:`~slowleak.streams.core.stats.sequential.MeanConfidenceSequence`), reads a verdict after
 every pair, fires when one is reached, and stops at ``better`` or ``worse`` (a new version of a
 challenger takes a new name). A challenger call without an outcome waits for its feedback event
-(at most :data:`MAX_PENDING` per key, in the key's state; feedback that arrives after a restart
-and before the key's next challenger event is not matched).
+(at most :data:`MAX_PENDING` per key, in the key's state). After a restart the key's state is
+loaded when its next challenger call comes, or, for feedback that comes first, when the worker
+finds the call it judges (:meth:`ChallengerComparison.recall`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from slowleak.models import Alert, FeedbackEvent, InteractionEvent
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
+from slowleak.streams.core.detectors.join import RecalledCall
 from slowleak.streams.core.detectors.signals import is_refusal
 from slowleak.streams.core.stats.sequential import MeanConfidenceSequence, Verdict, verdict
 
@@ -28,6 +31,9 @@ __all__ = ["REPLAY_OF", "ArmStats", "ChallengerComparison", "Comparison", "pair_
 
 KIND = "challenger_verdict"
 TEST_ENV = "test"
+#: How long after a challenger call its feedback may come and still be matched after a restart
+#: (the feedback join's horizon).
+RECALL_HORIZON = timedelta(hours=1)
 #: Attribute keys on a challenger event: the champion event it replays and its measurements.
 REPLAY_OF = "replay_of"
 CHAMPION_NAME = "champion_name"
@@ -357,6 +363,28 @@ class ChallengerComparison(ObjectDetector[Comparison]):
             elif champion_outcome is not None:
                 alerts += self._pair(key, comparison, event.outcome, champion_outcome, event)
         return alerts
+
+    @property
+    def recall_horizon(self) -> timedelta:
+        """Feedback this long after a worker's first call may judge a challenger call read
+        before the worker started (as the drift detectors' join)."""
+        return RECALL_HORIZON
+
+    def wants(self, feedback: FeedbackEvent) -> bool:
+        """Whether ``feedback`` judges no challenger call of the comparisons in memory."""
+        prefix = f"{feedback.app}|"
+        return not any(
+            feedback.event_id in c.pending for k, c in self._objects.items() if k.startswith(prefix)
+        )
+
+    def recall(self, calls: Sequence[RecalledCall]) -> list[Alert]:
+        """Calls read before the worker started, found for feedback about to be processed: the
+        comparisons of the challenger calls among them are loaded from the store, with the
+        calls waiting for their outcome."""
+        for call in calls:
+            if call.env == TEST_ENV:
+                self.obj(f"{call.app}|{call.variant}")
+        return []
 
     def on_feedback(self, feedback: FeedbackEvent) -> list[Alert]:
         # Feedback is keyed by app: the challenger's key is found among this app's comparisons.
