@@ -121,7 +121,7 @@ def _publish(
             if event["status"] == "ok" and i % int(1 / FEEDBACK_SHARE) == 0:
                 publisher.publish_feedback(gen.feedback(event))
                 n_feedback += 1
-        # A busy machine may need minutes for 285,000 calls: wait while they keep being sent.
+        # A busy machine may need minutes for 325,000 calls: wait while they keep being sent.
         while not publisher.flush(timeout_s=30) and publisher.stats().sent > sent:
             sent = publisher.stats().sent
     stats = publisher.stats()
@@ -279,7 +279,7 @@ def _drive(
     )
     expected = n + n_feedback + n_bad
     # Give up only when the worker stopped making progress for SETTLE_TIMEOUT_S (a busy machine
-    # scanning every text for guardrails can take minutes for the scenarios' 280,000 calls).
+    # scanning every text for guardrails can take minutes for the scenarios' 320,000 calls).
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     stats: dict[str, Any] = {}
     last_seen = -1

@@ -12,6 +12,9 @@ for every detector to measure its reference at the shipped defaults), then its i
   less often (``availability`` and ``fallback_rate``).
 - ``triage-bot``: the provider swaps the snapshot behind the model name (declared
   ``model_change``) and the intent mix moves (``metric_drift``, intent_mix).
+- ``billing-bot``: refunds (30% of its calls) succeed 70% of the time instead of 83%; the other
+  intents hold (``accuracy_drift`` of intent ``refund``, usually followed by the app's own
+  success rate: it fell 4 points).
 - ``pizza-bot``: a food-ordering chatbot; a jailbreak campaign starts (15% of its calls try to
   make it drop its instructions and write programs: ``guardrail_rate``, prompt_injection), and
   it gives in to 30% of them, answering with a program instead of taking the order (off_task
@@ -49,6 +52,8 @@ class Behaviour:
     jailbreak_share: float = 0.0
     #: Share of those attempts the app gives in to: it answers with a program.
     jailbreak_complied: float = 0.0
+    #: Success rates of some intents, when not ``success``.
+    intent_success: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,9 @@ class Scenario:
     #: The calls carry input texts (drawn from their own random stream, so that the other
     #: scenarios' traffic does not depend on whether this one runs).
     texts: bool = False
+    #: All its calls are drawn from a random stream of its own (scenarios added later: the
+    #: traffic of the others stays as it was).
+    own_stream: bool = False
 
 
 _BASE = Behaviour()
@@ -90,6 +98,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "pizza-bot", ("guardrail_rate",),
         replace(_BASE, jailbreak_share=0.15, jailbreak_complied=0.3), texts=True,
+    ),
+    Scenario(
+        "billing-bot", ("accuracy_drift",),
+        replace(_BASE, intent_success=(("refund", 0.70),)), own_stream=True,
     ),
 )  # fmt: skip
 
@@ -162,6 +174,9 @@ def _call(
         event["system_fingerprint"] = b.fingerprint
     if ok:
         success = b.fallback_success if primary_failed else b.success
+        for intent, rate in b.intent_success:
+            if event["intent"] == intent:
+                success = rate
         event["outcome"] = rng.random() < success
     return {k: v for k, v in event.items() if v is not None}
 
@@ -181,9 +196,10 @@ def scenario_traffic(
     """
     rng = random.Random(seed)
     text_rng = random.Random(seed + 1)
+    own = {s.app: random.Random(f"{seed}/{s.app}") for s in scenarios if s.own_stream}
     step = timedelta(seconds=1.0 / calls_per_second)
     for i in range(calls_per_app):
         ts = start + i * step
         for s in scenarios:
             behaviour = s.after if i >= change_at else s.before
-            yield _call(rng, s, behaviour, i, ts, seed, text_rng)
+            yield _call(own.get(s.app, rng), s, behaviour, i, ts, seed, text_rng)
