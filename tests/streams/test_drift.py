@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -179,17 +180,12 @@ def test_late_feedback_feeds_the_success_rate_of_its_intent() -> None:
     events = calls(
         36_000, seed=19, before=REFUNDS, after=REFUNDS_FAIL, change_at=30_000, with_outcome=False
     )
-    rng = random.Random(19)
-    detector = BehaviourDrift()
-    alerts: list[Alert] = []
-    for start in range(0, len(events), 1_000):
-        chunk = events[start : start + 1_000]
-        alerts.extend(detector.on_interactions(chunk))
-        for event in chunk:
-            if event.status == "ok":
-                late = int(event.event_id[1:]) >= 30_000 and event.intent == "refund"
-                outcome = rng.random() < (0.65 if late else 0.83)
-                alerts.extend(detector.on_feedback(feedback(event, outcome)))
+
+    def success(event: InteractionEvent) -> float:
+        late = int(event.event_id[1:]) >= 30_000 and event.intent == "refund"
+        return 0.65 if late else 0.83
+
+    alerts = run_with_feedback(BehaviourDrift(), events, success, seed=19)
     accuracy = [a for a in alerts if a.kind == "accuracy_drift"]  # (this seed: one false
     # alarm of output tokens, ~1 in 1,000,000 values)
     assert accuracy and accuracy[0].labels["signal"] == "success_rate:refund"
@@ -260,18 +256,33 @@ def test_late_feedback_feeds_the_success_rate_of_its_call() -> None:
     events = calls(
         45_000, seed=16, after=Regime(success=0.70), change_at=40_000, with_outcome=False
     )
-    rng = random.Random(16)
     detector = BehaviourDrift()
+    alerts = run_with_feedback(
+        detector, events, lambda e: 0.83 if int(e.event_id[1:]) < 40_000 else 0.70, seed=16
+    )
+    assert [(k, s) for k, s, _ in fired(alerts)] == [("accuracy_drift", "success_rate")]
+    assert detector.join.stats.joined > 44_000
+
+
+def run_with_feedback(
+    detector: BehaviourDrift,
+    events: list[InteractionEvent],
+    success: Callable[[InteractionEvent], float],
+    *,
+    seed: int,
+) -> list[Alert]:
+    """The calls in chunks of 1,000, each successful one judged a minute later by a user
+    (with probability ``success(call)`` of a good outcome)."""
+    rng = random.Random(seed)
     alerts: list[Alert] = []
     for start in range(0, len(events), 1_000):
         chunk = events[start : start + 1_000]
         alerts.extend(detector.on_interactions(chunk))
-        for event in chunk:  # judged a minute later, by a user
+        for event in chunk:
             if event.status == "ok":
-                p = 0.83 if int(event.event_id[1:]) < 40_000 else 0.70
-                alerts.extend(detector.on_feedback(feedback(event, rng.random() < p)))
-    assert [(k, s) for k, s, _ in fired(alerts)] == [("accuracy_drift", "success_rate")]
-    assert detector.join.stats.joined > 44_000
+                outcome = rng.random() < success(event)
+                alerts.extend(detector.on_feedback(feedback(event, outcome)))
+    return alerts
 
 
 def feedback(event: InteractionEvent, outcome: bool, delay_s: float = 60.0) -> FeedbackEvent:
