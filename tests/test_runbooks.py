@@ -152,12 +152,16 @@ def extra_traffic(start: datetime, rng: random.Random) -> list[dict[str, Any]]:
     - ``chat-bot``: 2 calls/s with texts; from 02:00 UTC 10% of the inputs are prompt
       injections (``guardrail_rate``); one in 50 of them gets an answer that leaks a key
       (``guardrail``);
+    - ``mix-bot``: a call of gpt-4o every 2 s and one of gpt-4o-mini every 10 s; 150 minutes in,
+      gpt-4o-mini's calls cost 4x as much (``cost_spike`` of that model, driver price: the
+      app's spend moves by a few percent);
     - ``returns-bot``: 2 calls/s, 30% of them refunds; from 02:00 UTC the refunds succeed 60%
       of the time instead of 83% (``accuracy_drift`` of intent ``refund``, while the key's own
       rate is still in its warm-up).
     """
     out: list[dict[str, Any]] = []
     returns = random.Random(11)  # its own stream: the other apps' calls stay as they were
+    mixed = random.Random(12)  # the same
     spike = start + timedelta(minutes=150)
     for i in range(4 * 3_600):
         ts = start + timedelta(seconds=i)
@@ -172,6 +176,15 @@ def extra_traffic(start: datetime, rng: random.Random) -> list[dict[str, Any]]:
             prompt_id="answer", prompt_version="v14" if new else "v13",
             outcome=rng.random() < 0.83,
         ))  # fmt: skip
+        if i % 2 == 0:
+            mini = i % 10 == 0
+            mix_tokens = int(mixed.lognormvariate(math.log(800), 0.2))
+            price = (0.6 if new else 0.15) if mini else 2.5
+            out.append(_event(
+                "mix-bot", i, ts, model="gpt-4o-mini" if mini else "gpt-4o", provider="openai",
+                input_tokens=mix_tokens, output_tokens=150,
+                cost_usd=round(mix_tokens * price / 1e6, 8), outcome=mixed.random() < 0.83,
+            ))  # fmt: skip
         if i % 2 == 0:
             unpriced = rng.random() < 0.5
             out.append(_event(
@@ -267,6 +280,8 @@ def test_every_runbook_query_returns_rows_for_real_alerts(ch_client: Any, ch_dat
     # Both flavours of model_change, and both conditions of availability, are exercised.
     assert {"silent" in a.details for a in by_kind["model_change"]} == {True, False}
     assert {a.labels["condition"] for a in by_kind["availability"]} == {"outage", "burn_rate"}
+    # cost_spike of an app and of one of its models.
+    assert {a.model for a in by_kind["cost_spike"]} >= {None, "gpt-4o-mini"}
     # The success rate of the key and of one intent.
     assert {a.labels.get("intent") for a in by_kind["accuracy_drift"]} == {None, "refund"}
     # Both scopes of cost_budget, and a challenger verdict on each side of the margin.

@@ -241,7 +241,7 @@ input tokens per call (1,930 -> 9,752) on prompt v14
         )
         on = f" on prompt {top}" if top and top != usual_top else ""
         when = "hour" if since == _HOUR else f"{since} min" if since > 1 else "minute"
-        times = "its usual rate" if math.isinf(ratio) else f"{ratio:.1f}x its usual rate"
+        times = _times(ratio)
         ids = (self.name, app, signal, str(m.minute)) + ((model,) if model is not None else ())
         return Alert(
             alert_id=alert_id(*ids),
@@ -273,6 +273,26 @@ def _rise(before: float, after: float) -> float:
     if before <= 0:
         return math.inf if after > 0 else 0.0
     return after / before
+
+
+def _times(ratio: float) -> str:
+    """Spend against its usual rate, as a person reads it: "3.9x" from 1.5x on, else a
+    percentage ("1.0x" would hide a 4% rise that a cost-per-call alert is about).
+
+    >>> for ratio in (3.94, 1.5, 1.04, 0.88, math.inf):
+    ...     print(_times(ratio))
+    3.9x its usual rate
+    1.5x its usual rate
+    4% above its usual rate
+    12% below its usual rate
+    its usual rate
+    """
+    if math.isinf(ratio):
+        return "its usual rate"
+    if ratio >= 1.5:
+        return f"{ratio:.1f}x its usual rate"
+    percent = round((ratio - 1.0) * 100)
+    return f"{abs(percent)}% {'above' if percent >= 0 else 'below'} its usual rate"
 
 
 def _usd(usd: float) -> str:
