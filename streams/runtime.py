@@ -129,8 +129,11 @@ class IngestRuntime:
         # topics (and their chunks of one app) then hand states over in the order they were
         # taken, and never a state before its own chunk's rows, alerts and dead letters.
         async with self._chunk_lock:
-            recalled = await self._recall(records) if kind == "feedback" else []
-            out, states = self._process(kind, records, recalled)
+            # Records before the stored position are in the stored states already (read again
+            # after a crash): their rows are written again, the detectors do not see them twice.
+            applied = self._applied(records)
+            recalled = await self._recall(records, applied) if kind == "feedback" else []
+            out, states = self._process(kind, records, applied, recalled)
             await self._publish(out.dead_letters, out.alerts)
             sink = self.sink
             if out.events:
@@ -149,17 +152,22 @@ class IngestRuntime:
         if sink.due:
             await self.flush()
 
-    async def _recall(self, records: Sequence[SourceRecord]) -> list[RecalledCall]:
+    def _applied(self, records: Sequence[SourceRecord]) -> int | None:
+        """The stored position of the chunk's partition (None: no states, or none stored)."""
+        store = self.state_store
+        if store is None or not records or records[-1].offset < 0:
+            return None
+        return stored_position(store, records[-1].topic, records[-1].partition)
+
+    async def _recall(
+        self, records: Sequence[SourceRecord], applied: int | None
+    ) -> list[RecalledCall]:
         """The calls read before this worker started (or before their partition came to it)
         that the feedback in ``records`` judges, found in ClickHouse. On a failure, none: that
         feedback waits as early, and expires unless its call is read again."""
         recall = self.recall
         if recall is None or not records:
             return []
-        last, store = records[-1], self.state_store
-        applied = None
-        if store is not None and last.offset >= 0:
-            applied = stored_position(store, last.topic, last.partition)
         wanted = self.processor.feedback_to_recall(records, applied_before=applied)
         if not wanted:
             return []
@@ -176,7 +184,11 @@ class IngestRuntime:
             return []
 
     def _process(
-        self, kind: Kind, records: Sequence[SourceRecord], recalled: Sequence[RecalledCall] = ()
+        self,
+        kind: Kind,
+        records: Sequence[SourceRecord],
+        applied: int | None,
+        recalled: Sequence[RecalledCall] = (),
     ) -> tuple[Output, list[tuple[str, bytes]]]:
         """The chunk's output, and snapshots of the states it changed (stored by ``_write``
         once that output is durable: stored states then never hold the effect of an output a
@@ -186,12 +198,9 @@ class IngestRuntime:
         out = Output()
         store = self.state_store
         last = records[-1] if records else None
-        position = applied = None
+        position = None
         if store is not None and last is not None and last.offset >= 0:
             position = position_key(last.topic, last.partition)
-            # Records before the stored position are in the stored states already (read again
-            # after a crash): their rows are written again, the detectors do not see them twice.
-            applied = stored_position(store, last.topic, last.partition)
         if kind == "events":
             self.processor.interactions(records, out, applied_before=applied)
         else:

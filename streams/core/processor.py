@@ -54,7 +54,7 @@ class Recalling(Protocol):
 
     def wants(self, feedback: FeedbackEvent) -> bool: ...
 
-    def recall(self, calls: Sequence[RecalledCall]) -> Iterable[Alert]: ...
+    def recall(self, calls: Sequence[RecalledCall]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -300,7 +300,7 @@ class Processor:
         alerts_before = len(out.alerts)
         if recalled:
             for recaller in self._recallers:
-                out.alerts.extend(recaller.recall(recalled))
+                recaller.recall(recalled)
         judged: list[FeedbackEvent] = []
         horizon = self._horizon()
         for record in records:

@@ -20,7 +20,9 @@ from slowleak.streams.core.detectors.drift import BehaviourDrift
 from slowleak.streams.core.detectors.join import RecalledCall
 from slowleak.streams.recall import CallRecall
 from slowleak.streams.runtime import IngestRuntime
-from slowleak.streams.sink import ClickHouseSink
+
+from .test_runtime import FakeClient, FakeEvent
+from .test_runtime import _runtime as runtime_with
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 KEY = "support-bot|prod|champion|gpt-4o"
@@ -146,29 +148,11 @@ class FakeEvents:
         return SimpleNamespace(result_rows=rows)
 
 
-class _Ack:
-    def ack(self) -> bool:
-        return True
-
-
 def _runtime(client: FakeEvents) -> IngestRuntime:
-    class Sink:
-        def insert(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    async def send(key: bytes | None, value: bytes) -> Any:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    return IngestRuntime(
+    return runtime_with(
+        FakeClient(),
+        [],
         processor=Processor(detectors=[BehaviourDrift()]),
-        sink=ClickHouseSink(client_factory=Sink, batch_rows=1_000, flush_interval_ms=10_000),
-        send_dead_letter=send,
-        send_alert=send,
         recall=CallRecall(lambda: client, horizon=timedelta(hours=1)),
     )
 
@@ -178,7 +162,9 @@ def test_the_runtime_looks_the_calls_up_before_the_feedback_chunk() -> None:
     runtime = _runtime(client)
 
     async def scenario() -> None:
-        await runtime.on_chunk("feedback", _feedback(range(60), T0 + timedelta(minutes=5)), _Ack())
+        await runtime.on_chunk(
+            "feedback", _feedback(range(60), T0 + timedelta(minutes=5)), FakeEvent()
+        )
         await runtime.drain()
 
     asyncio.run(scenario())
@@ -199,8 +185,8 @@ def test_a_failed_lookup_is_said_and_the_feedback_still_processed(
 
     async def scenario() -> None:
         with caplog.at_level(logging.WARNING):
-            await runtime.on_chunk("feedback", _feedback(range(30), T0), _Ack())
-            await runtime.on_chunk("feedback", _feedback(range(30, 60), T0, 30), _Ack())
+            await runtime.on_chunk("feedback", _feedback(range(30), T0), FakeEvent())
+            await runtime.on_chunk("feedback", _feedback(range(30, 60), T0, 30), FakeEvent())
         await runtime.drain()
 
     asyncio.run(scenario())

@@ -17,6 +17,7 @@ from slowleak.streams.core import Record as Rec
 from slowleak.streams.core.cost import CostWindows
 from slowleak.streams.core.detectors import default_detectors
 from slowleak.streams.core.lifecycle import AlertLifecycle
+from slowleak.streams.recall import CallRecall
 from slowleak.streams.runtime import IngestRuntime
 from slowleak.streams.sink import ClickHouseSink
 from slowleak.streams.synthetic import TrafficGenerator
@@ -57,7 +58,14 @@ class FakeClient:
         pass
 
 
-def _runtime(client: FakeClient, sent: list[bytes], batch_rows: int = 1000) -> IngestRuntime:
+def _runtime(
+    client: FakeClient,
+    sent: list[bytes],
+    batch_rows: int = 1000,
+    *,
+    processor: Processor | None = None,
+    recall: CallRecall | None = None,
+) -> IngestRuntime:
     async def send(key: bytes | None, value: bytes) -> Any:
         sent.append(value)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -65,13 +73,14 @@ def _runtime(client: FakeClient, sent: list[bytes], batch_rows: int = 1000) -> I
         return done
 
     return IngestRuntime(
-        processor=Processor(),
+        processor=processor if processor is not None else Processor(),
         sink=ClickHouseSink(
             client_factory=lambda: client, batch_rows=batch_rows, flush_interval_ms=10_000
         ),
         send_dead_letter=send,
         send_alert=send,
         retry_initial_s=0.01,
+        recall=recall,
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from slowleak.models import Alert, FeedbackEvent, InteractionEvent
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
-from slowleak.streams.core.detectors.join import RecalledCall
+from slowleak.streams.core.detectors.join import JOIN_HORIZON, RecalledCall
 from slowleak.streams.core.detectors.signals import is_refusal
 from slowleak.streams.core.stats.sequential import MeanConfidenceSequence, Verdict, verdict
 
@@ -31,9 +31,6 @@ __all__ = ["REPLAY_OF", "ArmStats", "ChallengerComparison", "Comparison", "pair_
 
 KIND = "challenger_verdict"
 TEST_ENV = "test"
-#: How long after a challenger call its feedback may come and still be matched after a restart
-#: (the feedback join's horizon).
-RECALL_HORIZON = timedelta(hours=1)
 #: Attribute keys on a challenger event: the champion event it replays and its measurements.
 REPLAY_OF = "replay_of"
 CHAMPION_NAME = "champion_name"
@@ -368,7 +365,7 @@ class ChallengerComparison(ObjectDetector[Comparison]):
     def recall_horizon(self) -> timedelta:
         """Feedback this long after a worker's first call may judge a challenger call read
         before the worker started (as the drift detectors' join)."""
-        return RECALL_HORIZON
+        return JOIN_HORIZON
 
     def wants(self, feedback: FeedbackEvent) -> bool:
         """Whether ``feedback`` judges no challenger call of the comparisons in memory."""
@@ -377,14 +374,13 @@ class ChallengerComparison(ObjectDetector[Comparison]):
             feedback.event_id in c.pending for k, c in self._objects.items() if k.startswith(prefix)
         )
 
-    def recall(self, calls: Sequence[RecalledCall]) -> list[Alert]:
+    def recall(self, calls: Sequence[RecalledCall]) -> None:
         """Calls read before the worker started, found for feedback about to be processed: the
         comparisons of the challenger calls among them are loaded from the store, with the
         calls waiting for their outcome."""
         for call in calls:
             if call.env == TEST_ENV:
                 self.obj(f"{call.app}|{call.variant}")
-        return []
 
     def on_feedback(self, feedback: FeedbackEvent) -> list[Alert]:
         # Feedback is keyed by app: the challenger's key is found among this app's comparisons.

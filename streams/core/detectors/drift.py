@@ -539,19 +539,14 @@ class BehaviourDrift(ObjectDetector[KeyMonitor]):
         worker started: :meth:`recall` takes it)."""
         return not self.join.knows(feedback.event_id)
 
-    def recall(self, calls: Sequence[RecalledCall]) -> list[Alert]:
+    def recall(self, calls: Sequence[RecalledCall]) -> None:
         """Calls without an outcome read before the worker started, found again for feedback
-        that is about to be processed: from now on the join expects their outcomes."""
-        alerts: list[Alert] = []
+        that is about to be processed: from now on the join expects their outcomes. (Calls it
+        knows, feedback waiting as early included, are never looked up: see :meth:`wants`.)"""
         for call in calls:
-            if self.join.knows(call.event_id):
-                continue
-            self.join.stats.recalled += 1
-            early = self.join.expect(call.event_id, call.key, call.ts, call.intent)
-            if early is not None:  # (its feedback was processed already, as early)
-                self.touch(call.key)
-                alerts.extend(self.obj(call.key).on_outcome(early.outcome, early, call.intent))
-        return alerts
+            if not self.join.knows(call.event_id):
+                self.join.stats.recalled += 1
+                self.join.expect(call.event_id, call.key, call.ts, call.intent)
 
     def on_feedback(self, feedback: FeedbackEvent) -> list[Alert]:
         call = self.join.match(feedback)

@@ -20,7 +20,10 @@ from datetime import datetime, timedelta
 
 from slowleak.models import FeedbackEvent
 
-__all__ = ["JoinStats", "OutcomeJoin", "RecalledCall"]
+__all__ = ["JOIN_HORIZON", "JoinStats", "OutcomeJoin", "RecalledCall"]
+
+#: How long after a call its outcome is still joined (the default of ``OutcomeJoin.horizon``).
+JOIN_HORIZON = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -59,7 +62,7 @@ class RecalledCall:
 class OutcomeJoin:
     """``event_id`` -> key and intent of the call, for calls whose outcome is not known yet."""
 
-    horizon: timedelta = timedelta(hours=1)
+    horizon: timedelta = JOIN_HORIZON
     max_calls: int = 500_000
     max_early: int = 50_000
     stats: JoinStats = field(default_factory=JoinStats)
