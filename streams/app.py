@@ -25,7 +25,7 @@ from slowleak.streams.publisher import RECORD_OVERHEAD_BYTES
 from slowleak.streams.recall import CallRecall
 from slowleak.streams.runtime import IngestRuntime, stored_position
 from slowleak.streams.sink import ClickHouseSink
-from slowleak.streams.state_codec import STATE_CODEC
+from slowleak.streams.state_codec import STATE_CODEC, read_state
 
 __all__ = ["SlowleakApp", "create_app", "faust_credentials"]
 
@@ -57,6 +57,14 @@ class StateTable(faust.Table[str, Any]):
         # faust takes a table's serializers from its types, not from its schema: JSON,
         # compressed when large (its changelog topic is made later, with this one).
         self.value_serializer = STATE_CODEC
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The state stored under ``key``, put back together when it is stored in parts."""
+        return read_state(key, super().get(key, default), self.data.get)
+
+    def stored(self, key: str) -> Any:
+        """The value stored under ``key`` as it is (a manifest, for a state in parts)."""
+        return self.data.get(key)
 
     def dump(self, value: Any) -> bytes:
         return bytes(codecs.dumps(self.value_serializer, value))
@@ -242,4 +250,4 @@ async def _drain_on_revoke(app: SlowleakApp, revoked: Any, **kwargs: Any) -> Non
     """Before partitions move to another worker, write what was read from them, and let
     detectors reload their states from the table (which now holds only assigned partitions)."""
     await app.runtime.drain()
-    app.runtime.processor.forget_states()
+    app.runtime.forget_states()

@@ -31,6 +31,7 @@ from slowleak.streams.core.rows import (
 )
 from slowleak.streams.recall import CallRecall
 from slowleak.streams.sink import ClickHouseSink, PendingBatch, SinkUnavailable
+from slowleak.streams.state_codec import manifest_gen, split_record
 
 __all__ = ["Ackable", "IngestRuntime", "StateStore", "position_key", "stored_position"]
 
@@ -49,6 +50,10 @@ class StateStore(Protocol):
     """Where detector states persist (the worker's changelogged faust table)."""
 
     def get(self, key: str) -> Any: ...
+
+    def stored(self, key: str) -> Any:
+        """The value stored under ``key`` as it is: for a state in parts, its manifest."""
+        ...
 
     def dump(self, value: Any) -> bytes:
         """``value`` encoded as the store keeps it (a snapshot: later changes do not reach it)."""
@@ -114,12 +119,16 @@ class IngestRuntime:
         self.failed_writes = 0
         self.rows_written: dict[str, int] = {}
         #: Largest state record (key and value) the store takes: the producer refuses larger.
+        #: A larger state is stored in parts (``state_codec.split_record``).
         self.max_state_bytes = max_state_bytes
-        #: Snapshots not stored for being larger, by store key.
-        self.states_too_large: dict[str, int] = {}
+        #: States of the partitions here last stored in parts: how many, by store key.
+        self.states_in_parts: dict[str, int] = {}
         #: The largest snapshot seen (store key, bytes), for the stats page.
         self.largest_state: tuple[str, int] = ("", 0)
-        self._large_states: set[str] = set()  # warned of: over half the limit
+        #: The generation of the parts last written of each state in parts, while its
+        #: partition is here (the next write takes the other one).
+        self._part_gens: dict[str, int] = {}
+        self._warned_parts: set[str] = set()
         #: Looks up the calls read before the start that feedback judges (None: not done).
         self.recall = recall
 
@@ -207,11 +216,9 @@ class IngestRuntime:
             self.processor.feedback(records, out, applied_before=applied, recalled=recalled)
         if store is None or last is None:
             return out, []
-        states = [
-            (key, raw)
-            for key, st in self.processor.dirty_states().items()
-            if self._fits(key, raw := store.dump(st))
-        ]
+        states = []
+        for key, st in self.processor.dirty_states().items():
+            states += self._records(key, store.dump(st))
         if position is not None:
             # Never back: a chunk read again below the stored position leaves it where it is
             # (the states it stores are those restored, past this chunk).
@@ -219,34 +226,40 @@ class IngestRuntime:
             states.append((position, store.dump(after)))
         return out, states
 
-    def _fits(self, key: str, raw: bytes) -> bool:
-        """Whether the snapshot ``raw`` of ``key`` can be stored. One that cannot is kept in
-        memory only, and said so (the first time, then every 100th): a record the producer
-        refuses would hold back the chunk's ack, and every later one, for good."""
+    def _records(self, key: str, raw: bytes) -> list[tuple[str, bytes]]:
+        """The records that store the snapshot ``raw`` of ``key``: itself, or, when it is
+        larger than a record may be, its parts and their manifest (logged the first time)."""
         size = len(key) + len(raw)
         if size > self.largest_state[1]:
             self.largest_state = (key, size)
         limit = self.max_state_bytes
         if limit is None or size <= limit:
-            if limit is not None and size > limit // 2 and key not in self._large_states:
-                self._large_states.add(key)
-                log.warning(
-                    "detector state key=%s is %d bytes, over half the largest record the "
-                    "producer takes (%d): it will not be stored once it outgrows that",
-                    key, size, limit,
-                )  # fmt: skip
-            return True
-        skipped = self.states_too_large[key] = self.states_too_large.get(key, 0) + 1
-        if skipped % 100 == 1:
-            log.error(
-                "detector state too large to store key=%s bytes=%d max_bytes=%d times=%d: it is "
-                "kept in memory only, and after a restart or rebalance its detector resumes from "
-                "its last stored state (it misses the calls since). Raise the faust option "
-                "producer_max_request_size and the broker's max.message.bytes for the state "
-                "changelog topic, or lower what the state holds (fewer tenants or models).",
-                key, len(raw), limit, skipped,
+            self.states_in_parts.pop(key, None)
+            return [(key, raw)]
+        gen = self._part_gens.get(key)
+        if gen is None:
+            assert self.state_store is not None  # states are kept only with a store
+            gen = manifest_gen(self.state_store.stored(key))
+        gen = self._part_gens[key] = 0 if gen == 1 else 1
+        records = split_record(key, raw, limit=limit, gen=gen)
+        if key not in self._warned_parts:
+            self._warned_parts.add(key)
+            log.warning(
+                "detector state key=%s is %d bytes, more than the largest record the producer "
+                "takes (%d): it is stored in %d parts, each time it changes. To store it whole, "
+                "raise the faust option producer_max_request_size and the broker's "
+                "max.message.bytes for the state changelog topic.",
+                key, size, limit, len(records) - 1,
             )  # fmt: skip
-        return False
+        self.states_in_parts[key] = len(records) - 1
+        return records
+
+    def forget_states(self) -> None:
+        """Partitions moved: drop what is kept of their states (the detectors' and the
+        generations of states in parts); they are read from the store again when used."""
+        self.processor.forget_states()
+        self._part_gens.clear()
+        self.states_in_parts.clear()
 
     async def _publish(
         self, dead_letters: Iterable[tuple[DeadLetter, bytes | None]], alerts: Iterable[Alert]
@@ -373,7 +386,7 @@ class IngestRuntime:
             "writes_in_flight": len(self._inflight),
             "settled": not self._acks and self.sink.buffered == 0 and not self._inflight,
             "failed_writes": self.failed_writes,
-            "states_too_large": dict(self.states_too_large),
+            "states_in_parts": dict(self.states_in_parts),
             "largest_state": {"key": self.largest_state[0], "bytes": self.largest_state[1]},
             "detectors": self.processor.detector_stats(),
             "recall": asdict(self.recall.stats) if self.recall is not None else None,

@@ -375,6 +375,54 @@ def test_restart_with_a_backlog(worker: Worker, ch_client: Any) -> None:
     _restart(worker, ch_client, backlog=True)
 
 
+def test_a_state_larger_than_a_record_is_stored_in_parts_and_survives_a_restart(
+    kafka_bootstrap: str, clickhouse_url: str, ch_database: str, tmp_path: Path, ch_client: Any
+) -> None:
+    """An app with thousands of tenants in an open minute: its cost-window state is larger than
+    the producer takes in one record (20 KB here, 1 MB by default), so it is stored in parts.
+    A restart in the middle of the minute loses none of the minute's calls."""
+    w = Worker(
+        kafka=kafka_bootstrap, clickhouse_url=clickhouse_url, database=ch_database, tmp=tmp_path
+    )
+    w.env["SLOWLEAK_FAUST_OPTIONS"] = (
+        '{"producer_max_batch_size": 1, "producer_max_request_size": 20000}'
+    )
+    minute = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    calls = [
+        e
+        | {
+            "app": "wide-bot",
+            "tenant": f"tenant-{i:05d}",
+            "ts": f"2026-11-25T03:00:{i // 100:02d}Z",
+        }
+        for i, e in enumerate(_events(4_000, seed=12))
+    ]
+    closing = _events(1, seed=13)[0] | {"app": "wide-bot", "ts": "2026-11-25T03:05:00Z"}
+
+    def publish(batch: list[dict[str, Any]]) -> None:
+        messages = [(b"wide-bot", orjson.dumps(c)) for c in batch]
+        _produce(w.kafka, w.topics["events"], messages, one_per_batch=True)
+
+    w.start()
+    try:
+        publish(calls[:2_000])
+        stats = w.wait_settled(2_000)
+        assert stats["states_in_parts"].get("cost_windows/wide-bot", 0) >= 2, stats
+        w.stop()
+        w.start()
+        publish([*calls[2_000:], closing])
+        w.wait_settled(2_001)
+    finally:
+        w.stop()
+    row = ch_client.query(
+        "SELECT sum(calls), uniqExact(tenant) FROM cost_windows_1m FINAL "
+        "WHERE app = 'wide-bot' AND window_start = {minute:DateTime('UTC')}",
+        parameters={"minute": minute},
+    ).result_rows[0]
+    assert tuple(row) == (4_000, 4_000)
+    assert "stored in" in w.log_path.read_text()
+
+
 def _with_fingerprint(events: list[dict[str, Any]], fingerprint: str) -> list[tuple[bytes, bytes]]:
     """The calls as one app's calls to one model, served under ``fingerprint``."""
     served = {"app": "support-bot", "model": "gpt-4o", "response_model": "gpt-4o-2024-08-06"}

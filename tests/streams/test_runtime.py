@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from faust.serializers import codecs
 
 from slowleak.streams.core import Processor
 from slowleak.streams.core import Record as Rec
@@ -20,6 +21,7 @@ from slowleak.streams.core.lifecycle import AlertLifecycle
 from slowleak.streams.recall import CallRecall
 from slowleak.streams.runtime import IngestRuntime
 from slowleak.streams.sink import ClickHouseSink
+from slowleak.streams.state_codec import STATE_CODEC, read_state
 from slowleak.streams.synthetic import TrafficGenerator
 
 EVENT = {
@@ -230,18 +232,21 @@ class ChangelogStore:
         self.puts: list[tuple[int, str]] = []
         self.unsent: list[asyncio.Future[None]] = []
 
-    def get(self, key: str) -> Any:
+    def stored(self, key: str) -> Any:
         raw = self.records.get(key)
-        return None if raw is None else orjson.loads(raw)
+        return None if raw is None else codecs.loads(STATE_CODEC, raw)
+
+    def get(self, key: str) -> Any:
+        return read_state(key, self.stored(key), self.stored)
 
     def __getitem__(self, key: str) -> Any:
-        return orjson.loads(self.records[key])
+        return self.get(key)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.records[key] = orjson.dumps(value)
+        self.records[key] = self.dump(value)
 
     def dump(self, value: Any) -> bytes:
-        return orjson.dumps(value)
+        return bytes(codecs.dumps(STATE_CODEC, value))
 
     def put(self, partition: int, key: str, raw: bytes) -> asyncio.Future[None]:
         self.records[key] = raw
@@ -258,9 +263,9 @@ class ChangelogStore:
         """The detectors' states; the partitions' positions and the windows' outboxes (blocks
         not yet known to be written, sent again after a restart) aside."""
         out = {}
-        for key, raw in self.records.items():
-            if not key.startswith("position/"):
-                out[key] = orjson.loads(raw)
+        for key in self.records:
+            if not key.startswith(("position/", "parts/")):
+                out[key] = self.get(key)
                 out[key].pop("outbox", None)
         return out
 
@@ -305,11 +310,12 @@ async def _stored(runtime: IngestRuntime, store: ChangelogStore) -> None:
     await writing
 
 
-def test_a_state_too_large_to_store_is_said_and_does_not_hold_back_the_ack(
+def test_a_state_larger_than_a_record_is_stored_in_parts_and_read_back_whole(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A record larger than the producer takes would be refused: the chunk's ack, and every
-    later one of the partition, would wait for it for good."""
+    """A record larger than the producer takes would be refused (and the chunk's ack, and every
+    later one of the partition, would wait for it for good); not storing it would lose the
+    state at the next restart. It is stored in parts, each within the limit."""
 
     async def scenario() -> None:
         store = ChangelogStore()
@@ -319,34 +325,72 @@ def test_a_state_too_large_to_store_is_said_and_does_not_hold_back_the_ack(
         await runtime.on_chunk("events", _chunk(10), event)
         await _stored(runtime, store)
         assert event.acked
-        assert store.puts == [(0, "position/t/0")]  # the position still goes
-        assert runtime.stats()["states_too_large"] == {"cost_windows/a": 1}
-
-    with caplog.at_level(logging.ERROR, logger="slowleak.streams.runtime"):
-        asyncio.run(scenario())
-    assert "detector state too large to store key=cost_windows/a" in caplog.text
-    assert "producer_max_request_size" in caplog.text
-
-
-def test_a_state_over_half_the_limit_is_warned_of_once(caplog: pytest.LogCaptureFixture) -> None:
-    async def scenario() -> None:
-        store = ChangelogStore()
-        runtime = _stateful(FakeClient(), store)
-        await runtime.on_chunk("events", _chunk(10), FakeEvent())
+        n = runtime.stats()["states_in_parts"]["cost_windows/a"]
+        assert n >= 3
+        assert store.puts == [
+            *((0, f"parts/1/{i}/cost_windows/a") for i in range(n)),
+            (0, "cost_windows/a"),  # the manifest after its parts
+            (0, "position/t/0"),
+        ]
+        assert all(len(k) + len(raw) <= 100 for k, raw in store.records.items())
+        first = store.get("cost_windows/a")
+        windows = runtime.processor.detectors[0]
+        assert isinstance(windows, CostWindows)
+        assert first == windows.dump(windows.obj("a")) | {"v": windows.version}
+        # The next change writes the other generation: the parts of the manifest stored
+        # last are never overwritten.
+        await runtime.on_chunk("events", _chunk(10, start=10), FakeEvent())
         await _stored(runtime, store)
-        size = runtime.stats()["largest_state"]["bytes"]
-        assert runtime.stats()["largest_state"]["key"] == "cost_windows/a"
-        assert size == len("cost_windows/a") + len(store.records["cost_windows/a"])
-        runtime.max_state_bytes = size + size // 2  # it fits, over half of it
-        for start in (10, 20):
-            await runtime.on_chunk("events", _chunk(10, start), FakeEvent())
-            await _stored(runtime, store)
-        assert runtime.stats()["states_too_large"] == {}
+        assert (0, "parts/0/0/cost_windows/a") in store.puts
+        # A restarted worker reads the state back whole, and resumes from it.
+        restarted = _stateful(FakeClient(), store)
+        restarted.max_state_bytes = 100
+        await restarted.on_chunk("events", _chunk(10, start=20), FakeEvent())
+        await _stored(restarted, store)
+        unlimited = ChangelogStore()
+        whole = _stateful(FakeClient(), unlimited)
+        for start in (0, 10, 20):
+            await whole.on_chunk("events", _chunk(10, start=start), FakeEvent())
+        await _stored(whole, unlimited)
+        assert store.states() == unlimited.states()
+        # The restarted worker found generation 0 stored last, and wrote generation 1.
+        last = {key: i for i, (_, key) in enumerate(store.puts)}
+        assert last["parts/1/0/cost_windows/a"] > last["parts/0/0/cost_windows/a"]
 
     with caplog.at_level(logging.WARNING, logger="slowleak.streams.runtime"):
         asyncio.run(scenario())
-    assert caplog.text.count("detector state key=cost_windows/a is ") == 1
-    assert "over half the largest record the producer takes" in caplog.text
+    assert caplog.text.count("detector state key=cost_windows/a is ") == 2  # once per worker
+    assert "stored in" in caplog.text and "producer_max_request_size" in caplog.text
+
+
+def test_parts_without_their_manifest_leave_the_state_stored_before(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A crash between a state's parts and its manifest: the previous manifest still names
+    parts of the other generation, whole. A part lost or damaged makes the state unknown (the
+    detector starts afresh), never a wrong one."""
+
+    async def scenario() -> None:
+        store = ChangelogStore()
+        runtime = _stateful(FakeClient(), store)
+        runtime.max_state_bytes = 100
+        await runtime.on_chunk("events", _chunk(10), FakeEvent())
+        await _stored(runtime, store)
+        before = store.get("cost_windows/a")
+        # The next write's records, of which only the parts reach the changelog.
+        records = runtime._records("cost_windows/a", store.dump(before | {"n": 1}))
+        assert [k for k, _ in records][-1] == "cost_windows/a"
+        for key, raw in records[:-1]:
+            assert key.startswith("parts/0/")
+            store.records[key] = raw
+        assert store.get("cost_windows/a") == before
+        # One part of the stored generation lost.
+        del store.records["parts/1/1/cost_windows/a"]
+        assert store.get("cost_windows/a") is None
+
+    with caplog.at_level(logging.ERROR, logger="slowleak.streams.state_codec"):
+        asyncio.run(scenario())
+    assert "1 of them missing or not those of its manifest" in caplog.text
 
 
 def test_max_state_bytes_must_be_positive() -> None:
@@ -411,7 +455,9 @@ def _traffic(n: int, per_chunk: int) -> list[list[Rec]]:
     return [records[i : i + per_chunk] for i in range(0, n, per_chunk)]
 
 
-async def _run(chunks: list[list[Rec]], crashes: set[int], seed: int) -> SimpleNamespace:
+async def _run(
+    chunks: list[list[Rec]], crashes: set[int], seed: int, max_state_bytes: int | None = None
+) -> SimpleNamespace:
     """Every chunk through a worker over one store; at each chunk index in ``crashes`` the worker
     dies (its writes in flight cancelled after a random number of steps, as a SIGKILL leaves
     them) and the next one reads again from the last commit. As faust's, commits come on a
@@ -439,6 +485,7 @@ async def _run(chunks: list[list[Rec]], crashes: set[int], seed: int) -> SimpleN
             send_dead_letter=send,
             send_alert=send,
             state_store=store,
+            max_state_bytes=max_state_bytes,
         )
         acked[start:] = [FakeEvent() for _ in chunks[start:]]
         crash = pending.pop(0) if pending and pending[0] >= start else None
@@ -461,7 +508,9 @@ async def _run(chunks: list[list[Rec]], crashes: set[int], seed: int) -> SimpleN
         replayed += sum(1 for i in range(committed, crash + 1) if acked[i].acked)
         start = committed
     #: ``replayed``: acked chunks read again (their states stored) after the crashes.
-    return SimpleNamespace(store=store, alerts=alerts, blocks=blocks, replayed=replayed)
+    return SimpleNamespace(
+        store=store, alerts=alerts, blocks=blocks, replayed=replayed, runtime=runtime
+    )
 
 
 def test_every_detectors_state_after_crashes_equals_a_crash_free_runs() -> None:
@@ -537,3 +586,20 @@ def test_drain_waits_for_the_chunk_being_handed_over() -> None:
         assert store["position/t/0"] == 5
 
     asyncio.run(scenario())
+
+
+def test_states_stored_in_parts_survive_crashes_as_whole_ones_do() -> None:
+    """The same traffic and crashes with a record limit that puts most states in parts: every
+    state, alert and window is that of a crash-free run storing them whole."""
+    chunks = _traffic(3_000, per_chunk=40)
+    clean = asyncio.run(_run(chunks, set(), seed=0))
+    in_parts = asyncio.run(_run(chunks, set(), seed=0, max_state_bytes=600))
+    assert len(in_parts.runtime.states_in_parts) > 10
+    assert in_parts.store.states() == clean.store.states()
+    for seed in range(3):
+        crashes = set(random.Random(seed).sample(range(len(chunks) - 1), 6))
+        crashed = asyncio.run(_run(chunks, crashes, seed, max_state_bytes=600))
+        assert crashed.replayed > 0, seed
+        assert crashed.store.states() == clean.store.states(), seed
+        assert crashed.alerts >= clean.alerts, seed
+        assert crashed.blocks == clean.blocks, seed

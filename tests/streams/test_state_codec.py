@@ -4,12 +4,13 @@ import zlib
 from pathlib import Path
 
 import orjson
+import pytest
 from faust.serializers import codecs
 
 from slowleak.models import Settings
 from slowleak.streams.app import PRODUCER_BUFFER_RECORDS, create_app
 from slowleak.streams.publisher import RECORD_OVERHEAD_BYTES
-from slowleak.streams.state_codec import COMPRESS_FROM, STATE_CODEC
+from slowleak.streams.state_codec import COMPRESS_FROM, STATE_CODEC, manifest_gen, split_record
 
 
 def _window_state(tenants: int) -> dict[str, object]:
@@ -62,3 +63,30 @@ def test_the_worker_stores_states_with_it_and_within_the_producers_limit(tmp_pat
     assert app.producer.buffer.max_messages == PRODUCER_BUFFER_RECORDS
     big = _window_state(2_500)
     assert codecs.loads(STATE_CODEC, app.states.dump(big)) == orjson.loads(orjson.dumps(big))
+
+
+def test_the_worker_reads_a_state_stored_in_parts_as_restored_from_its_changelog(
+    tmp_path: Path,
+) -> None:
+    app = create_app(Settings(data_dir=tmp_path))
+    state = _window_state(400)
+    raw = app.states.dump(state)
+    records = split_record("cost_windows/a", raw, limit=len(raw) // 3, gen=1)
+    assert len(records) == 5  # four parts, then the manifest
+    for key, record in records:  # what recovery does with each changelog record
+        app.states.data[key] = codecs.loads(STATE_CODEC, record)
+
+    assert app.states.get("cost_windows/a") == orjson.loads(orjson.dumps(state))
+    assert manifest_gen(app.states.stored("cost_windows/a")) == 1
+    assert app.states.get("cost_windows/b") is None
+
+
+def test_a_part_is_kept_as_bytes_and_no_json_reads_as_one() -> None:
+    assert codecs.loads(STATE_CODEC, codecs.dumps(STATE_CODEC, b"x{\0")) == b"x{\0"
+    for value in ({"v": 1}, _window_state(20), 7, "position"):
+        assert codecs.dumps(STATE_CODEC, value)[:1] != b"\0"
+
+
+def test_a_record_limit_too_small_for_any_part_is_refused() -> None:
+    with pytest.raises(ValueError, match="no room for a part"):
+        split_record("cost_windows/a", b"x" * 100, limit=20, gen=0)
