@@ -18,7 +18,9 @@ for every detector to measure its reference at the shipped defaults), then its i
 - ``pizza-bot``: a food-ordering chatbot; a jailbreak campaign starts (15% of its calls try to
   make it drop its instructions and write programs: ``guardrail_rate``, prompt_injection), and
   it gives in to 30% of them, answering with a program instead of taking the order (off_task
-  ``code`` findings where its profile says ``code_expected = false``, as in the demo).
+  ``code`` findings where its profile says ``code_expected = false``, as in the demo: a
+  ``guardrail`` alert at once for the first program answered to a jailbreak, and
+  ``guardrail_rate`` for the off-task answers).
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
-        "pizza-bot", ("guardrail_rate",),
+        "pizza-bot", ("guardrail_rate", "guardrail"),
         replace(_BASE, jailbreak_share=0.15, jailbreak_complied=0.3), texts=True,
     ),
     Scenario(

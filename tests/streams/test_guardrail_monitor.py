@@ -73,6 +73,34 @@ def test_a_leaked_canary_is_one_masked_finding_and_an_alert_at_once() -> None:
     assert "configured secret" in alert.summary
 
 
+def test_a_bot_that_follows_a_jailbreak_with_a_program_alerts_at_once() -> None:
+    """The case to catch while it happens: a no-code app answers an injection with code. The
+    same program after an ordinary order is an off-task finding, not a page."""
+    profile = AppProfile(
+        description="Takes pizza orders", allowed_intents=("order",), code_expected=False
+    )
+    program = (
+        "```python\nimport shutil\nfor path in ['/tmp', '/var']:\n    shutil.rmtree(path)\n```"
+    )
+    processor = Processor(detectors=[GuardrailMonitor(profiles={"order-bot": profile})])
+    out = Output()
+    processor.interactions(
+        records([call(0, output_text=program), call(1, input_text=JAILBREAKS[0])]), out
+    )
+    assert out.alerts == []  # code after an order; a jailbreak refused
+    followed = call(2, input_text=JAILBREAKS[0], output_text=program)
+    processor.interactions(records([followed, call(3, input_text=JAILBREAKS[2])]), out)
+    assert [(a.kind, a.severity, a.event_id) for a in out.alerts] == [
+        ("guardrail", "critical", "e2")
+    ]
+    alert = out.alerts[0]
+    assert alert.labels == {"env": "prod", "detector": "off_task", "finding": "code"}
+    assert alert.summary.startswith(
+        "order-bot (gpt-4o) answered with program code in output text (off_task, score "
+    )
+    assert "after a prompt injection in the input: 5 code lines (event e2)" in alert.summary
+
+
 def test_a_jailbreak_campaign_raises_the_injection_rate_alert_and_quiet_traffic_does_not() -> None:
     rng = random.Random(5)
     processor = Processor(detectors=[GuardrailMonitor()])

@@ -6,7 +6,9 @@ on the output). Each finding is a row of ClickHouse ``guardrail_findings`` (mask
 the raw value). Two kinds of alert:
 
 - ``guardrail``, at once: a call whose output leaks a secret (``secret_leak``) or high-severity
-  PII (``pii_leak`` of severity ``high`` or ``critical``). One alert per app, detector and kind
+  PII (``pii_leak`` of severity ``high`` or ``critical``), or answers off task (program code, an
+  intent not allowed) to an input flagged as a prompt injection: the model followed it
+  (``off_task`` of severity ``critical``). One alert per app, detector and kind
   while it lasts: later leaks of the same kind fold into it (the alert lifecycle), and it closes
   by itself after the auto-resolve time.
 - ``guardrail_rate``: per app and detector, the share of calls with a finding rose against the
@@ -45,7 +47,12 @@ WARMUP = 2_000
 #: The reference rate the bank is built for is at least this (see ``BernoulliDrift``).
 RATE_FLOOR = 0.01
 #: Findings that alert at once.
-_AT_ONCE = {"secret_leak": {"low", "medium", "high", "critical"}, "pii_leak": {"high", "critical"}}
+_AT_ONCE = {
+    "secret_leak": {"low", "medium", "high", "critical"},
+    "pii_leak": {"high", "critical"},
+    # Only an answer off task to an input flagged as an injection is critical (``FOLLOWED``).
+    "off_task": {"critical"},
+}
 _SEVERITY = {"low": "info", "medium": "warning", "high": "critical", "critical": "critical"}
 #: The rates watched per app: a call counts for one when any of its findings matches.
 RATES: dict[str, Callable[[Finding], bool]] = {
@@ -55,6 +62,8 @@ RATES: dict[str, Callable[[Finding], bool]] = {
     "secret_leak": lambda f: f.detector == "secret_leak",
     "off_task": lambda f: f.detector == "off_task",
 }
+#: How an at-once alert names an ``off_task`` finding (one that followed an injection).
+_OFF_TASK = {"code": "program code", "intent": "an intent its profile does not allow"}
 #: A rate's detector and, for a rate of one kind of finding, that kind.
 _RATE_LABELS = {"pii_leak_person": ("pii_leak", "person")}
 
@@ -150,7 +159,9 @@ class GuardrailMonitor(ObjectDetector[_App]):
         for f in findings:
             if f.severity not in _AT_ONCE.get(f.detector, ()):
                 continue
-            what = f.kind.replace("_", " ")
+            what = f"a {f.kind.replace('_', ' ')}"
+            if f.detector == "off_task":  # "program code", "an intent its profile does not allow"
+                what = _OFF_TASK.get(f.kind, f"an off-task {f.kind}")
             out.append(
                 Alert(
                     alert_id=alert_id(self.name, event.app, event.env, f.detector, f.kind),
@@ -163,7 +174,7 @@ class GuardrailMonitor(ObjectDetector[_App]):
                     model=event.model,
                     labels={"env": event.env, "detector": f.detector, "finding": f.kind},
                     summary=(
-                        f"{event.app} ({event.model}) answered with a {what} in "
+                        f"{event.app} ({event.model}) answered with {what} in "
                         f"{f.field.replace('_', ' ')} ({f.detector}, score {f.score:.2f}): "
                         f"{f.evidence} (event {event.event_id})"
                     )[:2000],

@@ -17,6 +17,7 @@ same findings for the same events.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -37,7 +38,7 @@ from slowleak.streams.core.guardrails.pii import PiiMatch
 from slowleak.streams.core.guardrails.profile import AppProfile
 from slowleak.streams.core.guardrails.secrets import SecretMatch
 
-__all__ = ["GUARDRAIL_FINDING_COLUMNS", "Scanner", "finding_row"]
+__all__ = ["FOLLOWED", "FOLLOWED_KINDS", "GUARDRAIL_FINDING_COLUMNS", "Scanner", "finding_row"]
 
 #: Column order of :func:`finding_row`, as in migration ``0009_create_guardrail_findings.sql``.
 GUARDRAIL_FINDING_COLUMNS: tuple[str, ...] = (
@@ -104,7 +105,10 @@ class Scanner:
     """Runs ``prompt_injection`` on the input and ``pii_leak``, ``secret_leak`` and ``off_task``
     on the output of each event; ``profiles`` by app name add configured secrets, the system
     prompt, the off-task checks and an app's own injection threshold (``injection_threshold``
-    is every other app's). ``scan_input_pii`` also reports PII in the user's input."""
+    is every other app's). ``scan_input_pii`` also reports PII in the user's input. An answer
+    off task (program code, an intent not allowed) to an input flagged as a prompt injection is
+    an injection the model followed: that ``off_task`` finding is ``critical``, and its evidence
+    starts with :data:`FOLLOWED`."""
 
     def __init__(
         self,
@@ -157,8 +161,24 @@ class Scanner:
             off_task = self._off_task.get(event.app)
             if off_task is None:  # an app added to ``profiles`` after the scanner was built
                 off_task = self._off_task[event.app] = OffTaskDetector(profile)
-            findings += off_task.scan(answer, intent=event.intent)
+            off = off_task.scan(answer, intent=event.intent)
+            if off and any(f.detector == "prompt_injection" for f in findings):
+                off = [_followed(f) if f.kind in FOLLOWED_KINDS else f for f in off]
+            findings += off
         return findings
+
+
+#: ``off_task`` kinds that, in an answer to an input flagged as a prompt injection, say the
+#: model followed it (a food-ordering bot that writes the program it was talked into).
+#: ``topic`` (lexical, weak) is not one of them.
+FOLLOWED_KINDS = frozenset({"code", "intent"})
+#: How ``evidence`` starts for such a finding.
+FOLLOWED = "after a prompt injection in the input: "
+
+
+def _followed(finding: Finding) -> Finding:
+    """``finding`` (off task) as the answer to an injection: critical, and said so."""
+    return replace(finding, severity="critical", evidence=FOLLOWED + finding.evidence)
 
 
 def _with_evidence(finding: Finding, text: str, masked: list[Labelled]) -> Finding:
