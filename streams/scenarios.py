@@ -162,6 +162,8 @@ def _call(
         "error_type": None if ok else "APIError",
     }
     if s.texts:
+        # A chat: four calls per conversation (no random draw, so the traffic stays as it was).
+        event["session_id"] = f"{s.app}-{seed}-s{i // 4:06d}"
         attack = text_rng.random() < b.jailbreak_share
         event["input_text"] = text_rng.choice(JAILBREAKS if attack else ORDERS)
         if attack and ok and text_rng.random() < b.jailbreak_complied:

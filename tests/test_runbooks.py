@@ -20,12 +20,12 @@ from typing import Any
 import orjson
 import pytest
 
-from slowleak.models import Alert
+from slowleak.models import Alert, Settings
 from slowleak.models.settings import Budget
 from slowleak.streams.clickhouse import apply_migrations
 from slowleak.streams.core import Processor
 from slowleak.streams.core.decode import Record
-from slowleak.streams.core.detectors import default_detectors
+from slowleak.streams.core.detectors import default_detectors, guardrail_profiles
 from slowleak.streams.core.detectors.challenger import pair_attributes
 from slowleak.streams.core.processor import Output
 from slowleak.streams.core.rows import (
@@ -34,6 +34,7 @@ from slowleak.streams.core.rows import (
     EVENT_COLUMNS,
     alert_row,
 )
+from slowleak.streams.demo import DEMO_APPS
 from slowleak.streams.scenarios import SCENARIOS, scenario_traffic
 
 ANSWER = "Thanks for asking. Our team can help you with that today."
@@ -233,7 +234,9 @@ def extra_traffic(start: datetime, rng: random.Random) -> list[dict[str, Any]]:
 
 
 def _replay(calls: list[dict[str, Any]]) -> Output:
-    processor = Processor(detectors=default_detectors(budgets=BUDGETS))
+    # pizza-bot's profile as in the demo: program code in its answers is off task.
+    profiles = guardrail_profiles(Settings(apps=DEMO_APPS))
+    processor = Processor(detectors=default_detectors(budgets=BUDGETS, profiles=profiles))
     out = Output()
     records = [Record("replay", -1, i, None, orjson.dumps(c)) for i, c in enumerate(calls)]
     for start in range(0, len(records), 2_000):
@@ -282,6 +285,8 @@ def test_every_runbook_query_returns_rows_for_real_alerts(ch_client: Any, ch_dat
     assert {a.labels["condition"] for a in by_kind["availability"]} == {"outage", "burn_rate"}
     # cost_spike of an app and of one of its models.
     assert {a.model for a in by_kind["cost_spike"]} >= {None, "gpt-4o-mini"}
+    # A leak, and a jailbreak the model followed.
+    assert {a.labels["detector"] for a in by_kind["guardrail"]} == {"secret_leak", "off_task"}
     # The success rate of the key and of one intent.
     assert {a.labels.get("intent") for a in by_kind["accuracy_drift"]} == {None, "refund"}
     # Both scopes of cost_budget, and a challenger verdict on each side of the margin.
