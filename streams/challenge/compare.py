@@ -3,15 +3,23 @@
 The table is ``schemas/queries/challenger_comparison.sql``; under it, the always-valid
 confidence interval on the success difference over the pairs in event-time order (the same
 :class:`~slowleak.streams.core.stats.sequential.MeanConfidenceSequence` the detector runs), its
-verdict, and the last ``challenger_verdict`` alert the worker published, if any.
+verdict, the same for cost and latency per call (the geometric-mean ratio of the pairs,
+``_paired_ratio``), and the last ``challenger_verdict`` alert the worker published, if any.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from slowleak.streams.core.detectors._paired_ratio import (
+    MEASURES,
+    Measure,
+    describe_ratio,
+    ratio_score,
+    ratio_verdict,
+)
 from slowleak.streams.core.stats.sequential import MeanConfidenceSequence, verdict
 
 __all__ = ["ComparisonView", "comparison_sql", "read_comparison"]
@@ -32,6 +40,18 @@ WHERE e.app = {app:String} AND e.env = 'test' AND e.variant = {challenger:String
 ORDER BY e.ts, e.event_id
 LIMIT 1 BY e.attributes['replay_of']
 SETTINGS join_use_nulls = 1
+"""
+
+#: Every pair's cost and latency, in event-time order: challenger's, champion's, and whether
+#: the challenger's call succeeded (a failed call's latency is not an answer's).
+RATIO_PAIRS_SQL = """
+SELECT e.cost_usd, toFloat64OrNull(e.attributes['champion_cost_usd']),
+       e.latency_ms, toFloat64OrNull(e.attributes['champion_latency_ms']), e.status = 'ok'
+FROM events AS e FINAL
+WHERE e.app = {app:String} AND e.env = 'test' AND e.variant = {challenger:String}
+  AND e.attributes['replay_of'] != ''
+ORDER BY e.ts, e.event_id
+LIMIT 1 BY e.attributes['replay_of']
 """
 
 LAST_VERDICT_SQL = """
@@ -55,6 +75,9 @@ class ComparisonView:
     cs: MeanConfidenceSequence
     margin: float
     last_alert: str | None
+    #: Cost and latency: the scores' confidence sequences, and the margin as a ratio.
+    ratios: dict[Measure, MeanConfidenceSequence] = field(default_factory=dict)
+    ratio_margin: float = 0.10
 
     def describe(self) -> str:
         from slowleak.streams.sqlcli import format_table
@@ -70,20 +93,39 @@ class ComparisonView:
             )
         else:
             lines.append("no paired calls with both outcomes yet: no verdict")
+        for measure, cs in self.ratios.items():
+            if cs.n:
+                found = ratio_verdict(cs, margin=self.ratio_margin)
+                lines.append(
+                    f"{describe_ratio(measure, cs)}; verdict: {found} "
+                    f"(margin {100 * self.ratio_margin:g}%)"
+                )
         if self.last_alert:
             lines.append(f"last challenger_verdict alert: {self.last_alert}")
         return "\n".join(lines) + "\n"
 
 
 def read_comparison(
-    client: Any, *, app: str, challenger: str, alpha: float = 0.05, margin: float = 0.01
-) -> ComparisonView:
+    client: Any, *, app: str, challenger: str, alpha: float = 0.05, margin: float = 0.01,
+    ratio_margin: float = 0.10,
+) -> ComparisonView:  # fmt: skip
     """Run the queries with a clickhouse-connect ``client`` (its database holds the tables)."""
     params = {"app": app, "challenger": challenger}
     table = client.query(comparison_sql(), parameters=params)
     cs = MeanConfidenceSequence(alpha=alpha)
     for mine, theirs in client.query(PAIRS_SQL, parameters=params).result_rows:
         cs.update(float(mine) - float(theirs))
+    ratios = {m: MeanConfidenceSequence(alpha=alpha) for m in MEASURES}
+    for cost, champion_cost, latency, champion_latency, ok in client.query(
+        RATIO_PAIRS_SQL, parameters=params
+    ).result_rows:
+        scores: dict[Measure, float | None] = {
+            "cost": ratio_score(cost, champion_cost),
+            "latency": ratio_score(latency, champion_latency) if ok else None,
+        }
+        for measure, score in scores.items():
+            if score is not None:
+                ratios[measure].update(score)
     last = client.query(LAST_VERDICT_SQL, parameters=params).result_rows
     return ComparisonView(
         columns=list(table.column_names),
@@ -91,4 +133,6 @@ def read_comparison(
         cs=cs,
         margin=margin,
         last_alert=str(last[0][0]) if last else None,
+        ratios=ratios,
+        ratio_margin=ratio_margin,
     )

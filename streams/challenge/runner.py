@@ -177,8 +177,11 @@ class ChallengeReport:
         )
         if self.judge_errors:
             text += f", {self.judge_errors:,} not judged (the evaluator raised)"
-        if self.verdicts:
-            text += f"\n{self.verdicts[-1].summary}"
+        # The last verdict of each measure: success first, then cost and latency.
+        latest = {a.labels.get("measure", "success"): a for a in self.verdicts}
+        for measure in ("success", "cost", "latency"):
+            if measure in latest:
+                text += f"\n{latest[measure].summary}"
         return text
 
 
@@ -329,7 +332,10 @@ async def run_challenge(
         publish(event)
         found = comparison.on_interactions([event])
         report.verdicts += found
-        if stop_when_decided and any(a.labels["verdict"] in ("better", "worse") for a in found):
+        if stop_when_decided and any(
+            a.labels["measure"] == "success" and a.labels["verdict"] in ("better", "worse")
+            for a in found
+        ):
             report.stopped = "decided"
             state.stop = True
         if progress is not None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import doctest
 import zlib
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from faust.serializers import codecs
 
 from slowleak.models import Settings
+from slowleak.streams import state_codec
 from slowleak.streams.app import PRODUCER_BUFFER_RECORDS, create_app
 from slowleak.streams.publisher import RECORD_OVERHEAD_BYTES
 from slowleak.streams.state_codec import COMPRESS_FROM, STATE_CODEC, manifest_gen, split_record
@@ -90,3 +92,7 @@ def test_a_part_is_kept_as_bytes_and_no_json_reads_as_one() -> None:
 def test_a_record_limit_too_small_for_any_part_is_refused() -> None:
     with pytest.raises(ValueError, match="no room for a part"):
         split_record("cost_windows/a", b"x" * 100, limit=20, gen=0)
+
+
+def test_doctest() -> None:
+    assert doctest.testmod(state_codec).failed == 0

@@ -22,6 +22,13 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from slowleak.models import Alert, FeedbackEvent, InteractionEvent
+from slowleak.streams.core.detectors._paired_ratio import (
+    MEASURES,
+    Measure,
+    RatioMeasure,
+    describe_ratio,
+    ratio_score,
+)
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
 from slowleak.streams.core.detectors.join import JOIN_HORIZON, RecalledCall
 from slowleak.streams.core.detectors.signals import is_refusal
@@ -145,6 +152,8 @@ class Comparison:
         self.champion = ArmStats()
         self.challenger = ArmStats()
         self.cs = MeanConfidenceSequence(alpha=alpha, low=-1.0, high=1.0)
+        #: Cost and latency per call, paired (``_paired_ratio``).
+        self.ratios = {m: RatioMeasure(alpha=alpha) for m in MEASURES}
         self.wins = [0, 0]  # successes in the pairs with both outcomes: challenger, champion
         self.champion_name = "champion"
         self.last_verdict: Verdict = "undecided"
@@ -209,6 +218,8 @@ class Comparison:
                 f"refusal_rate_{side}": arm.refusals / calls,
                 f"guardrail_rate_{side}": arm.guardrail / calls,
             }
+        for measure, ratio in self.ratios.items():
+            out |= ratio.numbers(measure)
         return out
 
     def sentence(
@@ -235,7 +246,8 @@ class Comparison:
         return {"champion": self.champion.to_state(), "challenger": self.challenger.to_state(),
                 "cs": self.cs.to_state(), "wins": self.wins, "name": self.champion_name,
                 "verdict": self.last_verdict, "decided": self.decided, "recent": self.recent,
-                "pending": [[k, v] for k, v in self.pending.items()]}  # fmt: skip
+                "pending": [[k, v] for k, v in self.pending.items()],
+                "ratios": {m: r.to_state() for m, r in self.ratios.items()}}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: State, *, alpha: float) -> Comparison:
@@ -248,6 +260,9 @@ class Comparison:
         c.recent = list(state["recent"])
         c._recent = set(c.recent)
         c.pending = {k: v for k, v in state["pending"]}
+        # States stored before the cost and latency verdicts start them afresh.
+        for measure, ratio in state.get("ratios", {}).items():
+            c.ratios[measure] = RatioMeasure.from_state(ratio, alpha=alpha)
         return c
 
 
@@ -255,6 +270,10 @@ def _signed(value: float, digits: int) -> str:
     """``+1.2`` or ``\N{MINUS SIGN}1.2`` (a typographic minus); zero is ``+0``."""
     text = f"{abs(value):.{digits}f}"
     return (MINUS if value < 0 and float(text) != 0 else "+") + text
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
 
 
 def _pts(diff: float) -> str:
@@ -275,7 +294,12 @@ class ChallengerComparison(ObjectDetector[Comparison]):
         Non-inferiority margin on the success rate, as a difference (0.01 = one point).
     min_pairs
         No verdict before this many pairs with both outcomes (the interval is valid before; a
-        verdict on a handful of calls reads badly).
+        verdict on a handful of calls reads badly); the same for cost and latency.
+    ratio_margin
+        Cost and latency per call (geometric mean over the pairs, challenger over champion)
+        are ``worse`` when surely above ``1 + ratio_margin`` (0.10: 10% more), ``better`` when
+        surely below 1. Each is an alert of its own (label ``measure``), and stops that
+        measure; the success verdict goes on (``_paired_ratio``).
 
     A seeded replay in which the challenger succeeds 90% of the time and the champion 80%:
 
@@ -292,12 +316,19 @@ class ChallengerComparison(ObjectDetector[Comparison]):
     ...         outcome=rng.random() < 0.90, cost_usd=0.0015, attributes=attributes)
     >>> for i in range(3_000):  # doctest: +NORMALIZE_WHITESPACE
     ...     for alert in detector.on_interactions([replay(i)]):
-    ...         print(i, alert.labels["verdict"])
+    ...         print(i, alert.labels["measure"], alert.labels["verdict"])
     ...         print(alert.summary)
-    327 non_inferior
+    99 cost better
+    prompt-v15 vs v14 on support-bot: cost per call 0.75x the champion's (geometric mean, 95% CS
+    0.61x to 0.92x) on 100 paired calls; $0.001500 vs $0.002000 a call; verdict: better (cheaper)
+    99 latency better
+    prompt-v15 vs v14 on support-bot: latency per call 0.78x the champion's (geometric mean, 95%
+    CS 0.63x to 0.95x) on 100 paired calls; p50 708 vs 918 ms, p95 708 vs 918 ms; verdict:
+    better (faster)
+    327 success non_inferior
     prompt-v15 vs v14 on support-bot: success 89.6% vs 80.5% (Δ +9.1 pts, 95% CS [−0.9, +18.3])
     on 328 paired calls; cost per success −33%; verdict: non-inferior within 1 pts
-    390 better
+    390 success better
     prompt-v15 vs v14 on support-bot: success 89.5% vs 80.1% (Δ +9.5 pts, 95% CS [+0.1, +17.2])
     on 391 paired calls; cost per success −33%; verdict: better
     """  # noqa: RUF002 - the sentence's typographic minus
@@ -307,7 +338,7 @@ class ChallengerComparison(ObjectDetector[Comparison]):
 
     def __init__(
         self, *, store: StateStore | None = None, alpha: float = 0.05, margin: float = 0.01,
-        min_pairs: int = 100,
+        min_pairs: int = 100, ratio_margin: float = 0.10,
     ) -> None:  # fmt: skip
         if not 0.0 < alpha < 1.0:
             raise ValueError("alpha must be in (0, 1)")
@@ -315,6 +346,9 @@ class ChallengerComparison(ObjectDetector[Comparison]):
             raise ValueError("margin must be in [0, 1)")
         if min_pairs < 1:
             raise ValueError("min_pairs must be at least 1")
+        if not 0.0 <= ratio_margin < 3.0:
+            raise ValueError("ratio_margin must be in [0, 3)")
+        self.ratio_margin = ratio_margin
         self.alpha = alpha
         self.margin = margin
         self.min_pairs = min_pairs
@@ -337,15 +371,17 @@ class ChallengerComparison(ObjectDetector[Comparison]):
                 continue
             key = f"{event.app}|{event.variant}"
             comparison = self.obj(key)
-            if comparison.decided or not comparison.first_time(event.event_id):
+            if not comparison.first_time(event.event_id):
                 continue
             self.touch(key)
             attrs = event.attributes
             comparison.champion_name = attrs.get(CHAMPION_NAME) or comparison.champion_name
             champion_outcome = _bool(attrs.get(CHAMPION_OUTCOME))
+            champion_cost = _float(attrs.get(CHAMPION_COST))
+            champion_latency = _float(attrs.get(CHAMPION_LATENCY))
             comparison.champion.add_call(
-                cost_usd=_float(attrs.get(CHAMPION_COST)),
-                latency_ms=_float(attrs.get(CHAMPION_LATENCY)),
+                cost_usd=champion_cost,
+                latency_ms=champion_latency,
                 refusal=_bool(attrs.get(CHAMPION_REFUSAL)) is True,
                 guardrail=_bool(attrs.get(CHAMPION_GUARDRAIL)) is True,
             )
@@ -355,6 +391,22 @@ class ChallengerComparison(ObjectDetector[Comparison]):
                 refusal=event.status == "ok" and is_refusal(event),
                 guardrail=_bool(attrs.get(GUARDRAIL)) is True,
             )
+            paired: dict[Measure, float | None] = {
+                "cost": ratio_score(event.cost_usd, champion_cost),
+                # A failed call's latency is that of its failure, not of an answer.
+                "latency": ratio_score(event.latency_ms, champion_latency)
+                if event.status == "ok"
+                else None,
+            }
+            for measure, score in paired.items():
+                if score is not None:
+                    found = comparison.ratios[measure].add(
+                        score, margin=self.ratio_margin, min_pairs=self.min_pairs
+                    )
+                    if found is not None:
+                        alerts.append(self._ratio_alert(key, comparison, measure, found, event))
+            if comparison.decided:  # the success verdict: better or worse, once
+                continue
             if event.outcome is None:
                 comparison.wait_for(event.event_id, champion_outcome)
             elif champion_outcome is not None:
@@ -427,6 +479,7 @@ class ChallengerComparison(ObjectDetector[Comparison]):
                 "env": TEST_ENV,
                 "variant": challenger,
                 "challenger": challenger,
+                "measure": "success",
                 "verdict": found,
             },
             summary=c.sentence(
@@ -440,6 +493,61 @@ class ChallengerComparison(ObjectDetector[Comparison]):
                 "alpha": self.alpha,
                 "auto_resolve": True,
                 **numbers,
+            },
+        )
+
+    def _ratio_alert(
+        self, key: str, c: Comparison, measure: Measure, found: Verdict, at: InteractionEvent
+    ) -> Alert:
+        """A cost or latency verdict: "prompt-v15 vs v14 on support-bot: latency per call 1.31x
+        the champion's (geometric mean, 95% CS 1.22x to 1.40x) on 412 paired calls; p50 1,180
+        vs 900 ms, p95 2,290 vs 1,750 ms; verdict: worse (more than 10% slower)"."""
+        app, challenger = key.split("|", 1)
+        cs = c.ratios[measure].cs
+        if measure == "cost":
+            mine, theirs = c.challenger.cost_per_call, c.champion.cost_per_call
+            arms = f"${mine or 0:.6f} vs ${theirs or 0:.6f} a call"
+            how = ("costlier", "cheaper")
+        else:
+            arms = ", ".join(
+                f"p{q} {_ms(c.challenger.latency_quantile(q / 100))} vs "
+                f"{_ms(c.champion.latency_quantile(q / 100))} ms"
+                for q in (50, 95)
+            )
+            how = ("slower", "faster")
+        shown = (
+            f"worse (more than {100 * self.ratio_margin:g}% {how[0]})"
+            if found == "worse"
+            else f"better ({how[1]})"
+        )
+        return Alert(
+            alert_id=alert_id(KIND, app, challenger, measure, found),
+            kind=KIND,
+            severity="warning" if found == "worse" else "info",
+            status="firing",
+            ts=at.ts,
+            event_id=at.event_id,
+            app=app,
+            labels={
+                "env": TEST_ENV,
+                "variant": challenger,
+                "challenger": challenger,
+                "measure": measure,
+                "verdict": found,
+            },
+            summary=(
+                f"{challenger} vs {c.champion_name} on {app}: {describe_ratio(measure, cs)}; "
+                f"{arms}; verdict: {shown}"
+            ),
+            details={
+                "verdict": found,
+                "measure": measure,
+                "challenger": challenger,
+                "champion": c.champion_name,
+                "margin": self.ratio_margin,
+                "alpha": self.alpha,
+                "auto_resolve": True,
+                **c.summary_numbers(),
             },
         )
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from slowleak.models import FeedbackEvent, InteractionEvent
+from slowleak.streams.core.detectors import _paired_ratio as paired_ratio_module
 from slowleak.streams.core.detectors import challenger as challenger_module
 from slowleak.streams.core.detectors.challenger import ChallengerComparison, pair_attributes
 
@@ -46,13 +47,15 @@ def seeded_pairs(
 
 def test_doctest() -> None:
     assert doctest.testmod(challenger_module).failed == 0
+    assert doctest.testmod(paired_ratio_module).failed == 0
 
 
 def test_a_better_challenger_gets_one_better_verdict_with_the_sentence() -> None:
     detector = ChallengerComparison(margin=0.0)
     events = seeded_pairs(6_000, 0.93, 0.83)
     alerts = [a for start in range(0, len(events), 500)
-              for a in detector.on_interactions(events[start : start + 500])]  # fmt: skip
+              for a in detector.on_interactions(events[start : start + 500])
+              if a.labels["measure"] == "success"]  # fmt: skip
     assert [(a.kind, a.labels["verdict"]) for a in alerts] == [("challenger_verdict", "better")]
     alert = alerts[0]
     d = alert.details
@@ -104,20 +107,79 @@ def test_outcomes_from_feedback_complete_the_pair() -> None:
 def test_state_survives_a_restart_through_the_store() -> None:
     events = seeded_pairs(3_000, 0.70, 0.83, seed=4)
     straight = ChallengerComparison()
-    expected = [a.summary for a in straight.on_interactions(events)]
+    alerts = straight.on_interactions(events)
+    expected = [a.summary for a in alerts]
     store: dict[str, object] = {}
     first = ChallengerComparison(store=store)
     got = [a.summary for a in first.on_interactions(events[:1_000])]
     store.update(orjson.loads(orjson.dumps(first.dirty_states())))
     second = ChallengerComparison(store=store)
     got += [a.summary for a in second.on_interactions(events[1_000:])]
-    assert got == expected
-    assert len(expected) == 1 and expected[0].endswith("verdict: worse")
+    assert got == expected  # the cost and latency verdicts' states survive it too
+    assert [(a.labels["measure"], a.labels["verdict"]) for a in alerts] == [
+        ("latency", "better"),
+        ("success", "worse"),
+        ("cost", "better"),
+    ]
+    assert expected[1].endswith("verdict: worse")
 
 
 def test_non_inferior_then_better() -> None:
     detector = ChallengerComparison(margin=0.05)
     verdicts = [
-        a.labels["verdict"] for a in detector.on_interactions(seeded_pairs(20_000, 0.86, 0.83))
+        a.labels["verdict"]
+        for a in detector.on_interactions(seeded_pairs(20_000, 0.86, 0.83))
+        if a.labels["measure"] == "success"
     ]
     assert verdicts == ["non_inferior", "better"]
+
+
+def test_a_dearer_slower_challenger_gets_cost_and_latency_verdicts_and_goes_on() -> None:
+    """A prompt that doubles the spend and is a third slower: two warnings, while the success
+    comparison goes on to its own verdict."""
+    rng = random.Random(9)
+    detector = ChallengerComparison(margin=0.0)
+    events = []
+    for i in range(6_000):
+        base = rng.lognormvariate(6.5, 0.4)  # what this input takes
+        attributes = pair_attributes(
+            replay_of=f"prod-{i}", champion_name="v14", outcome=rng.random() < 0.83,
+            cost_usd=0.001, latency_ms=base * rng.lognormvariate(0, 0.3), refusal=False,
+        )  # fmt: skip
+        dearer = call(i, outcome=rng.random() < 0.93, champion=None, cost_usd=0.002)
+        slower = 1.33 * base * rng.lognormvariate(0, 0.3)
+        events.append(dearer.model_copy(update={"attributes": attributes, "latency_ms": slower}))
+    alerts = detector.on_interactions(events)
+    measures = [(a.labels["measure"], a.labels["verdict"], a.severity) for a in alerts]
+    assert measures[:2] == [("cost", "worse", "warning"), ("latency", "worse", "warning")]
+    assert measures[2:] == [("success", "better", "info")]
+    cost, latency = alerts[0], alerts[1]
+    assert cost.event_id == "prompt-v15-99"  # the first look, at 100 pairs
+    assert cost.summary.startswith(
+        "prompt-v15 vs v14 on support-bot: cost per call 2.00x the champion's (geometric mean, "
+        "95% CS "
+    )
+    assert cost.summary.endswith(
+        "; $0.002000 vs $0.001000 a call; verdict: worse (more than 10% costlier)"
+    )
+    assert (
+        1.1 < latency.details["latency_ratio_lower"] < 1.33 < latency.details["latency_ratio_upper"]
+    )
+    assert "verdict: worse (more than 10% slower)" in latency.summary
+    assert re.search(r"p50 [\d,]+ vs [\d,]+ ms, p95 [\d,]+ vs [\d,]+ ms", latency.summary)
+    assert cost.labels == {
+        "env": "test", "variant": "prompt-v15", "challenger": "prompt-v15", "measure": "cost",
+        "verdict": "worse",
+    }  # fmt: skip
+
+
+def test_a_state_stored_before_cost_and_latency_verdicts_still_loads() -> None:
+    detector = ChallengerComparison(min_pairs=1)
+    detector.on_interactions([call(i, outcome=True, champion=False) for i in range(20)])
+    state = detector.dirty_states()["challenger/support-bot|prompt-v15"]
+    del state["ratios"]  # as stored before
+    later = ChallengerComparison(min_pairs=1, store={"challenger/support-bot|prompt-v15": state})
+    later.on_interactions([call(20, outcome=True, champion=False)])
+    again = later.dirty_states()["challenger/support-bot|prompt-v15"]
+    # The success comparison goes on from its stored state; cost and latency start afresh.
+    assert again["cs"]["n"] >= state["cs"]["n"] > 0 and again["ratios"]["cost"]["cs"]["n"] == 1

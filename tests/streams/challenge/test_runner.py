@@ -140,6 +140,9 @@ def test_stops_when_decided() -> None:
     assert report.stopped == "decided" and len(events) < 2_000
     assert report.verdicts[-1].labels["verdict"] == "better"
     assert report.verdicts[-1].summary.startswith("prompt-v15 vs v14 on support-bot: success")
+    # The fake challenger is far cheaper: its cost verdict came first, and did not stop it.
+    assert next(a.labels["measure"] for a in report.verdicts) == "cost"
+    assert "cost per call 0.25x or less the champion's" in report.describe()
 
 
 def test_a_plain_function_and_its_failures() -> None:
