@@ -465,36 +465,14 @@ class ChallengerComparison(ObjectDetector[Comparison]):
     def _alert(
         self, key: str, c: Comparison, found: Verdict, at: InteractionEvent | FeedbackEvent
     ) -> Alert:
+        """A success verdict (its alert id is the one of the releases before cost and latency
+        had verdicts: an alert of a comparison in progress keeps its identity)."""
         app, challenger = key.split("|", 1)
-        numbers = c.summary_numbers()
-        return Alert(
-            alert_id=alert_id(KIND, app, challenger, found),
-            kind=KIND,
-            severity="warning" if found == "worse" else "info",
-            status="firing",
-            ts=at.ts,
-            event_id=at.event_id,
-            app=app,
-            labels={
-                "env": TEST_ENV,
-                "variant": challenger,
-                "challenger": challenger,
-                "measure": "success",
-                "verdict": found,
-            },
-            summary=c.sentence(
-                app=app, challenger=challenger, found=found, margin=self.margin, alpha=self.alpha
-            ),
-            details={
-                "verdict": found,
-                "challenger": challenger,
-                "champion": c.champion_name,
-                "margin": self.margin,
-                "alpha": self.alpha,
-                "auto_resolve": True,
-                **numbers,
-            },
+        summary = c.sentence(
+            app=app, challenger=challenger, found=found, margin=self.margin, alpha=self.alpha
         )
+        identity = alert_id(KIND, app, challenger, found)
+        return self._verdict(key, c, "success", found, at, summary, identity, self.margin)
 
     def _ratio_alert(
         self, key: str, c: Comparison, measure: Measure, found: Verdict, at: InteractionEvent
@@ -503,7 +481,6 @@ class ChallengerComparison(ObjectDetector[Comparison]):
         the champion's (geometric mean, 95% CS 1.22x to 1.40x) on 412 paired calls; p50 1,180
         vs 900 ms, p95 2,290 vs 1,750 ms; verdict: worse (more than 10% slower)"."""
         app, challenger = key.split("|", 1)
-        cs = c.ratios[measure].cs
         if measure == "cost":
             mine, theirs = c.challenger.cost_per_call, c.champion.cost_per_call
             arms = f"${mine or 0:.6f} vs ${theirs or 0:.6f} a call"
@@ -520,8 +497,20 @@ class ChallengerComparison(ObjectDetector[Comparison]):
             if found == "worse"
             else f"better ({how[1]})"
         )
+        summary = (
+            f"{challenger} vs {c.champion_name} on {app}: "
+            f"{describe_ratio(measure, c.ratios[measure].cs)}; {arms}; verdict: {shown}"
+        )
+        identity = alert_id(KIND, app, challenger, measure, found)
+        return self._verdict(key, c, measure, found, at, summary, identity, self.ratio_margin)
+
+    def _verdict(
+        self, key: str, c: Comparison, measure: str, found: Verdict,
+        at: InteractionEvent | FeedbackEvent, summary: str, identity: str, margin: float,
+    ) -> Alert:  # fmt: skip
+        app, challenger = key.split("|", 1)
         return Alert(
-            alert_id=alert_id(KIND, app, challenger, measure, found),
+            alert_id=identity,
             kind=KIND,
             severity="warning" if found == "worse" else "info",
             status="firing",
@@ -535,16 +524,13 @@ class ChallengerComparison(ObjectDetector[Comparison]):
                 "measure": measure,
                 "verdict": found,
             },
-            summary=(
-                f"{challenger} vs {c.champion_name} on {app}: {describe_ratio(measure, cs)}; "
-                f"{arms}; verdict: {shown}"
-            ),
+            summary=summary,
             details={
                 "verdict": found,
                 "measure": measure,
                 "challenger": challenger,
                 "champion": c.champion_name,
-                "margin": self.ratio_margin,
+                "margin": margin,
                 "alpha": self.alpha,
                 "auto_resolve": True,
                 **c.summary_numbers(),

@@ -43,15 +43,18 @@ def test_intent_outside_the_profile() -> None:
     assert (finding.kind, finding.score) == ("intent", 1.0)
 
 
+#: A long answer about something else entirely (no word of the pizza profile).
+ESSAY = (
+    "The French Revolution began in 1789 when economic crisis, Enlightenment philosophy and "
+    "resentment of aristocratic privilege converged. The Estates-General convened at "
+    "Versailles; the Third Estate declared itself a National Assembly, and soon the Bastille "
+    "fell. Over the following decade the monarchy was abolished, Louis XVI was executed, and "
+    "the Terror consumed revolutionaries and royalists alike before Napoleon seized power."
+)
+
+
 def test_unrelated_topic() -> None:
-    essay = (
-        "The French Revolution began in 1789 when economic crisis, Enlightenment philosophy and "
-        "resentment of aristocratic privilege converged. The Estates-General convened at "
-        "Versailles; the Third Estate declared itself a National Assembly, and soon the Bastille "
-        "fell. Over the following decade the monarchy was abolished, Louis XVI was executed, and "
-        "the Terror consumed revolutionaries and royalists alike before Napoleon seized power."
-    )
-    findings = OffTaskDetector(PIZZA).scan(essay, intent="order")
+    findings = OffTaskDetector(PIZZA).scan(ESSAY, intent="order")
     assert [f.kind for f in findings] == ["topic"]
     on_topic = "Your order: one margherita and one pepperoni pizza, delivery in 30 minutes. " * 3
     assert OffTaskDetector(PIZZA).scan(on_topic, intent="order") == []

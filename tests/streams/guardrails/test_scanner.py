@@ -19,6 +19,8 @@ from slowleak.streams.core.guardrails import (
 )
 from slowleak.streams.core.guardrails.scanner import FOLLOWED
 
+from .test_off_task import ESSAY
+
 TS = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SQL = (
     Path(__file__).resolve().parents[3]
@@ -109,13 +111,7 @@ def test_an_answer_off_task_to_an_injection_is_critical_and_says_so() -> None:
     assert [(f.kind, f.severity) for f in plain] == [("intent", "medium"), ("code", "medium")]
     assert not any(f.evidence.startswith(FOLLOWED) for f in plain)
     # A long answer merely off topic (lexical, weak) after an injection stays what it was.
-    essay = (
-        "The French Revolution began in 1789 when economic crisis, Enlightenment philosophy and "
-        "resentment of aristocratic privilege converged. The Estates-General convened at "
-        "Versailles; the Third Estate declared itself a National Assembly, and soon the Bastille "
-        "fell. Over the following decade the monarchy was abolished, Louis XVI was executed, and "
-        "the Terror consumed revolutionaries and royalists alike before Napoleon seized power."
-    )
+    essay = ESSAY
     topic = scanner.scan(_event(input_text=attack, output_text=essay, intent="order"))
     assert [(f.kind, f.severity) for f in topic if f.detector == "off_task"] == [("topic", "low")]
 
