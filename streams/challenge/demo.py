@@ -83,7 +83,8 @@ def demo_challenge(
         )
     )  # fmt: skip
     say(progress_out.getvalue().rstrip("\n").splitlines()[-1])
-    say(f"   {report.describe()}")
+    for line in report.describe().splitlines():
+        say(f"   {line}")
     if not report.verdicts:
         say("   no verdict yet: the difference is too small to tell on this many calls")
     return report

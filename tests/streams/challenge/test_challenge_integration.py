@@ -152,7 +152,8 @@ def test_demo_scenario_prints_a_verdict(ch_database: str, ch_client: Client) -> 
     report = demo_challenge(ch_client, say=lines.append)
     assert report is not None and report.verdicts
     assert report.verdicts[-1].summary.startswith("prompt-v15 vs v14 on support-bot: success ")
-    success = next(line for line in lines[-1].splitlines() if ": success " in line)
+    success = next(line for line in lines if ": success " in line)
+    assert success.startswith("   prompt-v15 vs v14 on support-bot: success ")
     assert success.endswith("verdict: better") and "ETA" in lines[1]
     # Each call costs 8% more, and more calls succeed: the cost per success reflects both.
     assert re.search(r"cost per success [+\N{MINUS SIGN}]\d+%", success), success
