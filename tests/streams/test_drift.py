@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -172,8 +173,33 @@ def test_a_drop_in_one_small_intent_is_named_before_the_key_moves() -> None:
 
 def test_a_drop_of_every_intent_is_one_alert_of_the_key() -> None:
     events = calls(45_000, seed=12, after=Regime(success=0.70), change_at=40_000)
-    signals = [s for _, s, _ in fired(run(BehaviourDrift(), events))]
+    alerts = run(BehaviourDrift(), events)
+    signals = [s for _, s, _ in fired(alerts)]
     assert signals == ["success_rate"]  # the intents' detections are left out while it is open
+    # It says how each intent did since the change: all of them fell.
+    rows = alerts[0].details["by_intent"]
+    assert {r["intent"] for r in rows} == {"refund", "status", "other"}
+    assert all(r["rate"] < r["reference"] for r in rows if r["reference"] is not None)
+    # The outcomes since the estimated change, split (the totals there are interpolated).
+    since = alerts[0].details["values_since_change"]
+    assert abs(sum(r["outcomes"] for r in rows) - since) <= 3
+    assert "; by intent since then: " in alerts[0].summary
+
+
+def test_the_keys_alert_names_the_intent_that_fell() -> None:
+    """Half of the calls are refunds, and only their success falls (83% -> 70%): whichever
+    alert comes first, the key's names refunds first, with their rate since the change."""
+    before = Regime(refund_share=0.5)
+    after = Regime(refund_share=0.5, refund_success=0.70)
+    for seed in (21, 22, 23):
+        events = calls(45_000, seed=seed, before=before, after=after, change_at=40_000)
+        keys = [a for a in run(BehaviourDrift(), events) if a.labels["signal"] == "success_rate"]
+        assert keys, seed
+        first, *others = keys[0].details["by_intent"]
+        assert first["intent"] == "refund" and 0.60 < first["rate"] < 0.78, (seed, first)
+        assert all(abs(r["rate"] - 0.83) < 0.08 for r in others if r["outcomes"] >= 100), others
+        shown = r"; by intent since then: refund (8\d\.\d% → )?[67]\d\.\d%"
+        assert re.search(shown, keys[0].summary), keys[0].summary
 
 
 def test_late_feedback_feeds_the_success_rate_of_its_intent() -> None:

@@ -41,6 +41,13 @@ MAX_KNOWN = 16
 MAX_INTENTS = 8
 #: Running statistics go to ``detector_stats`` once per key per this many seconds (event time).
 STATS_EVERY_S = 60
+#: Marks of the watched intents' outcome counts kept (one every MARK_EVERY calls): 64 x 256
+#: calls back, to split the key's success rate by intent since an estimated change.
+MAX_INTENT_MARKS = 64
+#: An intent is named in the key's success-rate alert with at least this many outcomes since
+#: the change, and at most this many intents are.
+MIN_INTENT_OUTCOMES = 20
+MAX_INTENTS_SHOWN = 3
 
 
 def _warmup(detector: Stat) -> int:
@@ -86,6 +93,12 @@ class KeyMonitor:
         #: second one comes: the rate of a key's only intent is the key's own.
         self.intents: dict[str, Signal] = {}
         self.lone_intent: str | None = None
+        #: Per watched intent, outcomes and successes so far; every MARK_EVERY calls, the call
+        #: count and those totals in the order of ``intents`` ([count, n1, s1, n2, s2...]).
+        self.intent_totals: dict[str, list[int]] = {}
+        self.intent_marks: list[list[int]] = []
+        #: While a run of calls is fed: its first call count, its calls and the totals before.
+        self._run: tuple[int, Sequence[InteractionEvent], dict[str, list[int]]] | None = None
 
     # --- state ---------------------------------------------------------------------------
 
@@ -95,6 +108,7 @@ class KeyMonitor:
             "fired_at": self.fired_at, "open": self.open,
             "known": self.known, "declared_at": self.declared_at, "stats_at": self.stats_at,
             "intents": list(self.intents), "lone_intent": self.lone_intent,
+            "intent_totals": self.intent_totals, "intent_marks": self.intent_marks,
             "detectors": {name: d.to_state() for name, d in self.detectors.items()},
         }  # fmt: skip
 
@@ -104,6 +118,8 @@ class KeyMonitor:
         for intent in state.get("intents", ()):  # states stored before intents were watched
             monitor._watch(intent, 0)
         monitor.lone_intent = state.get("lone_intent")
+        monitor.intent_totals = state.get("intent_totals", {})  # states stored before: none
+        monitor.intent_marks = state.get("intent_marks", [])
         monitor.count, monitor.marks, monitor.fires = state["count"], state["marks"], state["fires"]
         monitor.base = dict(state["base"])
         monitor.fired_at = dict(state["fired_at"])
@@ -121,10 +137,18 @@ class KeyMonitor:
     def on_calls(self, events: Sequence[InteractionEvent]) -> list[Alert]:
         """Feed a run of this key's calls (in order); the alerts they decide."""
         first = self.count
+        totals = self.intent_totals
+        self._run = (first, events, {intent: list(t) for intent, t in totals.items()})
         for i, event in enumerate(events):
             self._declared(event, first + i + 1)
+            if event.outcome is not None and event.intent in self.intents:
+                tally = totals.setdefault(event.intent, [0, 0])
+                tally[0] += 1
+                tally[1] += event.outcome
             if (first + i + 1) % MARK_EVERY == 0:
                 self.marks.append([first + i + 1, _ms(event.ts)])
+                if self.intents:
+                    self._mark_intents(first + i + 1)
         del self.marks[:-MAX_MARKS]
         self.count = first + len(events)
         fired: list[tuple[int, Alert, Signal]] = []
@@ -138,6 +162,7 @@ class KeyMonitor:
             if values:
                 fired += self._feed(signal, values, positions, events, first)
         fired += self._feed_intents(events, first)
+        self._run = None
         return self._decide(fired)
 
     def on_outcome(
@@ -145,11 +170,16 @@ class KeyMonitor:
     ) -> list[Alert]:
         """A success outcome that arrived later, as feedback on one of this key's calls (whose
         intent was ``intent``)."""
+        watched = self.intents.get(intent) if intent is not None else None
+        if watched is not None:
+            assert intent is not None
+            tally = self.intent_totals.setdefault(intent, [0, 0])
+            tally[0] += 1
+            tally[1] += outcome
         fired: list[tuple[int, Alert, Signal]] = []
         for signal in self.signals:
             if signal.outcome:
                 fired += self._feed(signal, [outcome], [0], [feedback], self.count - 1)
-        watched = self.intents.get(intent) if intent is not None else None
         if watched is not None:
             fired += self._feed(watched, [outcome], [0], [feedback], self.count - 1)
         return self._decide(fired)
@@ -194,6 +224,69 @@ class KeyMonitor:
             self._watch(self.lone_intent, count)
         self._watch(intent, count)
         return True
+
+    def _mark_intents(self, count: int) -> None:
+        totals = self.intent_totals
+        mark = [count]
+        for intent in self.intents:
+            mark += totals.get(intent, (0, 0))
+        self.intent_marks.append(mark)
+        del self.intent_marks[:-MAX_INTENT_MARKS]
+
+    def _by_intent(self, change_at: int, at: int) -> list[dict[str, Any]]:
+        """Each watched intent's success rate from the call count ``change_at`` to the
+        detection at call ``at``, against its detector's reference: intents whose own alert is
+        open first, then the largest drop first. The totals at ``change_at`` are interpolated
+        between the marks around it (the oldest kept when it is older)."""
+        totals = self._totals_at(at)
+        now = [at, *(v for intent in self.intents for v in totals.get(intent, (0, 0)))]
+        points = [*self.intent_marks, now]
+        after = next((i for i, mark in enumerate(points) if mark[0] > change_at), len(points))
+        if after == 0:
+            base: list[float] = [float(v) for v in points[0][1:]]
+        else:
+            low, high = points[after - 1], points[min(after, len(points) - 1)]
+            share = (change_at - low[0]) / max(high[0] - low[0], 1)
+            base = [
+                lo + share * ((high[1 + j] if 1 + j < len(high) else lo) - lo)
+                for j, lo in enumerate(low[1:])
+            ]
+        rows: list[dict[str, Any]] = []
+        order: list[tuple[int, float]] = []
+        for k, (intent, signal) in enumerate(self.intents.items()):
+            n_now, s_now = totals.get(intent, (0, 0))
+            n0, s0 = (base[2 * k], base[2 * k + 1]) if 2 * k + 1 < len(base) else (0.0, 0.0)
+            n = round(n_now - n0)
+            if n < MIN_INTENT_OUTCOMES:
+                continue
+            detector = self.detectors[signal.name]
+            reference = detector.measured if isinstance(detector, BernoulliDrift) else None
+            rate = min(1.0, max(0.0, (s_now - s0) / (n_now - n0)))
+            # An intent whose own alert is open restarted its detector: show the level it fell
+            # from, as its alert did.
+            shown = signal.show(reference) if reference is not None else self.open.get(signal.name)
+            rows.append({"intent": intent, "reference": reference, "reference_shown": shown,
+                         "rate": rate, "outcomes": n})  # fmt: skip
+            drop = 0.0 if reference is None else reference - rate
+            order.append((0 if signal.name in self.open else 1, -drop))
+        return [rows[i] for i in sorted(range(len(rows)), key=order.__getitem__)]
+
+    def _totals_at(self, at: int) -> dict[str, list[int]]:
+        """The intents' outcome totals up to call ``at`` (within the run being fed, its calls
+        after ``at`` are left out)."""
+        run = self._run
+        if run is None:
+            return self.intent_totals
+        first, events, before = run
+        if not first < at <= first + len(events):
+            return self.intent_totals
+        totals = {intent: list(t) for intent, t in before.items()}
+        for event in events[: at - first]:
+            if event.outcome is not None and event.intent in self.intents:
+                tally = totals.setdefault(event.intent, [0, 0])
+                tally[0] += 1
+                tally[1] += event.outcome
+        return totals
 
     def _watch(self, intent: str, count: int) -> None:
         signal = intent_signal(intent)
@@ -398,6 +491,17 @@ class KeyMonitor:
                 "reference": signal.natural(ref), "estimate": signal.natural(est),
                 "cutoff": cutoff, "reference_shown": signal.show(ref),
             }  # fmt: skip
+        if signal.outcome and signal.intent is None and len(self.intents) > 1 and change_at:
+            # Which intents moved: the first question about a key's success rate falling.
+            rows = self._by_intent(change_at, at)
+            if rows:
+                details["by_intent"] = rows
+                summary += "; by intent since then: " + ", ".join(
+                    f"{r['intent']} "
+                    + ("" if r["reference_shown"] is None else f"{r['reference_shown']} → ")
+                    + f"{signal.show(r['rate'])} (n = {r['outcomes']:,})"
+                    for r in rows[:MAX_INTENTS_SHOWN]
+                )
         if signal.backstop_of is not None:
             details["auto_resolve"] = True  # ADWIN has no warm-up to end the incident
         severity: Severity = "warning"
