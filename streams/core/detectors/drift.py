@@ -48,10 +48,6 @@ MAX_INTENT_MARKS = 64
 #: the change, and at most this many intents are.
 MIN_INTENT_OUTCOMES = 20
 MAX_INTENTS_SHOWN = 3
-#: While a success-rate alert of a key is open, an intent's drop is alerted only when its
-#: estimated change began more than this many calls after that alert fired (a new incident);
-#: others are part of the open one (a drop of every intent is one alert).
-NEW_DROP_AFTER = 1_000
 
 
 def _warmup(detector: Stat) -> int:
@@ -298,20 +294,9 @@ class KeyMonitor:
         self.detectors[signal.name] = signal.make()
         self.base[signal.name] = count
 
-    def _part_of_open(self, signal: Signal, at: int) -> bool:
-        """Whether an intent's detection at call ``at`` belongs to a success-rate incident of
-        this key that is open (its own alert or an intent's): its estimated change began
-        before that alert fired, or within :data:`NEW_DROP_AFTER` calls after it. A drop
-        that began later is a new incident (a second intent failing while the first is open)."""
-        opened = [
-            self.fired_at.get(name, 0)
-            for name in self.open
-            if name == "success_rate" or name.startswith("success_rate:")
-        ]
-        if not opened:
-            return False
-        change = self._change_count(signal, self.detectors[signal.name], at)
-        return change is None or change <= max(opened) + NEW_DROP_AFTER
+    def _reported(self) -> bool:
+        """Whether a success-rate alert of this key (its own or an intent's) is open."""
+        return any(name == "success_rate" or name.startswith("success_rate:") for name in self.open)
 
     def _feed(
         self,
@@ -340,7 +325,7 @@ class KeyMonitor:
             start += taken
             if detector.drift_detected:
                 i = positions[start - 1]
-                if signal.intent is not None and self._part_of_open(signal, first + i + 1):
+                if signal.intent is not None and self._reported():
                     continue  # one success-rate incident of a key at a time
                 if watching:
                     self.fired_at[signal.name] = first + i + 1
