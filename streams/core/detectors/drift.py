@@ -97,8 +97,8 @@ class KeyMonitor:
         #: count and those totals in the order of ``intents`` ([count, n1, s1, n2, s2...]).
         self.intent_totals: dict[str, list[int]] = {}
         self.intent_marks: list[list[int]] = []
-        #: While a run of calls is fed: its first call count, its calls and the totals before.
-        self._run: tuple[int, Sequence[InteractionEvent], dict[str, list[int]]] | None = None
+        #: While a run of calls is fed: its first call count and its calls.
+        self._run: tuple[int, Sequence[InteractionEvent]] | None = None
 
     # --- state ---------------------------------------------------------------------------
 
@@ -137,14 +137,11 @@ class KeyMonitor:
     def on_calls(self, events: Sequence[InteractionEvent]) -> list[Alert]:
         """Feed a run of this key's calls (in order); the alerts they decide."""
         first = self.count
-        totals = self.intent_totals
-        self._run = (first, events, {intent: list(t) for intent, t in totals.items()})
+        self._run = (first, events)
         for i, event in enumerate(events):
             self._declared(event, first + i + 1)
             if event.outcome is not None and event.intent in self.intents:
-                tally = totals.setdefault(event.intent, [0, 0])
-                tally[0] += 1
-                tally[1] += event.outcome
+                self._tally(event.intent, event.outcome)
             if (first + i + 1) % MARK_EVERY == 0:
                 self.marks.append([first + i + 1, _ms(event.ts)])
                 if self.intents:
@@ -173,9 +170,7 @@ class KeyMonitor:
         watched = self.intents.get(intent) if intent is not None else None
         if watched is not None:
             assert intent is not None
-            tally = self.intent_totals.setdefault(intent, [0, 0])
-            tally[0] += 1
-            tally[1] += outcome
+            self._tally(intent, outcome)
         fired: list[tuple[int, Alert, Signal]] = []
         for signal in self.signals:
             if signal.outcome:
@@ -271,21 +266,26 @@ class KeyMonitor:
             order.append((0 if signal.name in self.open else 1, -drop))
         return [rows[i] for i in sorted(range(len(rows)), key=order.__getitem__)]
 
+    def _tally(self, intent: str, outcome: bool) -> None:
+        tally = self.intent_totals.setdefault(intent, [0, 0])
+        tally[0] += 1
+        tally[1] += outcome
+
     def _totals_at(self, at: int) -> dict[str, list[int]]:
-        """The intents' outcome totals up to call ``at`` (within the run being fed, its calls
-        after ``at`` are left out)."""
+        """The intents' outcome totals up to call ``at``: within the run being fed, those of
+        its calls after ``at`` taken out (the run's calls were tallied as ``on_calls`` began,
+        with the intents watched then; only ``_feed_intents``, after the key's signals, adds
+        one)."""
         run = self._run
-        if run is None:
+        if run is None or not run[0] < at <= run[0] + len(run[1]):
             return self.intent_totals
-        first, events, before = run
-        if not first < at <= first + len(events):
-            return self.intent_totals
-        totals = {intent: list(t) for intent, t in before.items()}
-        for event in events[: at - first]:
-            if event.outcome is not None and event.intent in self.intents:
-                tally = totals.setdefault(event.intent, [0, 0])
-                tally[0] += 1
-                tally[1] += event.outcome
+        first, events = run
+        totals = {intent: list(t) for intent, t in self.intent_totals.items()}
+        for event in events[at - first :]:
+            if event.outcome is not None and event.intent in totals:
+                tally = totals[event.intent]
+                tally[0] -= 1
+                tally[1] -= event.outcome
         return totals
 
     def _watch(self, intent: str, count: int) -> None:
