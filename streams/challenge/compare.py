@@ -17,7 +17,7 @@ from slowleak.streams.core.detectors._paired_ratio import (
     MEASURES,
     Measure,
     describe_ratio,
-    ratio_score,
+    pair_scores,
     ratio_verdict,
 )
 from slowleak.streams.core.stats.sequential import MeanConfidenceSequence, verdict
@@ -119,10 +119,7 @@ def read_comparison(
     for cost, champion_cost, latency, champion_latency, ok in client.query(
         RATIO_PAIRS_SQL, parameters=params
     ).result_rows:
-        scores: dict[Measure, float | None] = {
-            "cost": ratio_score(cost, champion_cost),
-            "latency": ratio_score(latency, champion_latency) if ok else None,
-        }
+        scores = pair_scores(cost, champion_cost, latency, champion_latency, ok=bool(ok))
         for measure, score in scores.items():
             if score is not None:
                 ratios[measure].update(score)

@@ -28,6 +28,7 @@ from slowleak.models.events import Status
 from slowleak.streams.challenge.challengers import Challenger, ChallengerResult, is_async
 from slowleak.streams.challenge.evaluators import Evaluator
 from slowleak.streams.challenge.sampling import ChampionCall, refused
+from slowleak.streams.core.detectors._paired_ratio import MEASURES
 from slowleak.streams.core.detectors.challenger import (
     GUARDRAIL,
     REFUSAL,
@@ -179,7 +180,7 @@ class ChallengeReport:
             text += f", {self.judge_errors:,} not judged (the evaluator raised)"
         # The last verdict of each measure: success first, then cost and latency.
         latest = {a.labels.get("measure", "success"): a for a in self.verdicts}
-        for measure in ("success", "cost", "latency"):
+        for measure in ("success", *MEASURES):
             if measure in latest:
                 text += f"\n{latest[measure].summary}"
         return text

@@ -37,6 +37,7 @@ __all__ = [
     "RatioMeasure",
     "describe_ratio",
     "format_ratio",
+    "pair_scores",
     "ratio_of",
     "ratio_score",
     "ratio_verdict",
@@ -54,6 +55,18 @@ def ratio_score(challenger: float | None, champion: float | None) -> float | Non
     if not challenger or not champion or challenger < 0 or champion < 0:
         return None
     return max(-1.0, min(1.0, math.log2(champion / challenger) / RATIO_SCALE))
+
+
+def pair_scores(
+    cost: float | None, champion_cost: float | None, latency: float | None,
+    champion_latency: float | None, *, ok: bool,
+) -> dict[Measure, float | None]:  # fmt: skip
+    """One pair's score of each measure (None: no score). A failed challenger call's latency
+    is that of its failure, not of an answer: no latency score."""
+    return {
+        "cost": ratio_score(cost, champion_cost),
+        "latency": ratio_score(latency, champion_latency) if ok else None,
+    }
 
 
 def ratio_of(score: float) -> float:

@@ -27,7 +27,7 @@ from slowleak.streams.core.detectors._paired_ratio import (
     Measure,
     RatioMeasure,
     describe_ratio,
-    ratio_score,
+    pair_scores,
 )
 from slowleak.streams.core.detectors.base import ObjectDetector, State, StateStore, alert_id
 from slowleak.streams.core.detectors.join import JOIN_HORIZON, RecalledCall
@@ -391,13 +391,10 @@ class ChallengerComparison(ObjectDetector[Comparison]):
                 refusal=event.status == "ok" and is_refusal(event),
                 guardrail=_bool(attrs.get(GUARDRAIL)) is True,
             )
-            paired: dict[Measure, float | None] = {
-                "cost": ratio_score(event.cost_usd, champion_cost),
-                # A failed call's latency is that of its failure, not of an answer.
-                "latency": ratio_score(event.latency_ms, champion_latency)
-                if event.status == "ok"
-                else None,
-            }
+            paired = pair_scores(
+                event.cost_usd, champion_cost, event.latency_ms, champion_latency,
+                ok=event.status == "ok",
+            )  # fmt: skip
             for measure, score in paired.items():
                 if score is not None:
                     found = comparison.ratios[measure].add(
